@@ -1,0 +1,5 @@
+import sys
+
+from graphmtl.cli import main
+
+sys.exit(main())

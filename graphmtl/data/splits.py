@@ -1,0 +1,83 @@
+"""Per-task seeded train / val / test splits, positives and negatives split separately."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from graphmtl.errors import GraphMTLError, check
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """Fractions of each task's positives (and, separately, negatives) per split.
+
+    The test split takes what is left: ``test = 1 - train - val``.
+    """
+
+    train: float = 0.2
+    val: float = 0.2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check(0 < self.train < 1, f"split train fraction: must lie in (0, 1), got {self.train}")
+        check(0 < self.val < 1, f"split val fraction: must lie in (0, 1), got {self.val}")
+        check(self.train + self.val < 1,
+              f"split fractions: train + val must be < 1, got {self.train} + {self.val}")
+
+
+def stratified_task_splits(y: torch.Tensor, labelled: torch.Tensor | None, config: SplitConfig,
+                           task_names: list[str] | None = None, chunk: int = 64
+                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Split every task's labelled nodes into train / val / test, per class.
+
+    Args:
+        y: bool ``[N, n]`` labels.
+        labelled: bool ``[N, n]`` nodes that carry a label for each task (``None``: all nodes).
+        config: fractions and seed.
+        task_names: used in error messages.
+        chunk: tasks processed at once (bounds memory at ``N * chunk`` floats).
+
+    Returns:
+        ``(train_mask, val_mask, test_mask)``, each bool ``[N, n]``, disjoint, covering
+        ``labelled``. Within a task, ``round(frac * count)`` of its positives and of its negatives
+        go to each of train and val. Deterministic in ``config.seed``.
+
+    Raises:
+        GraphMTLError: naming the first task whose positives or negatives cannot give every split
+            at least one node.
+    """
+    N, n = y.shape
+    names = task_names or [str(t) for t in range(n)]
+    y_np = y.numpy()
+    lab_np = np.ones_like(y_np) if labelled is None else labelled.numpy()
+    code = np.zeros((N, n), dtype=np.uint8)  # 0 unlabelled, 1 train, 2 val, 3 test
+    rng = np.random.default_rng(config.seed)
+    for lo in range(0, n, chunk):
+        hi = min(n, lo + chunk)
+        keys = rng.random((N, hi - lo), dtype=np.float32)
+        yc, lc = y_np[:, lo:hi], lab_np[:, lo:hi]
+        for cls in (True, False):
+            member = lc & (yc == cls)
+            count = member.sum(0)                                     # [c]
+            n_train = np.rint(config.train * count).astype(np.int64)
+            n_val = np.rint(config.val * count).astype(np.int64)
+            bad = (n_train < 1) | (n_val < 1) | (count - n_train - n_val < 1)
+            if bad.any():
+                t = lo + int(np.flatnonzero(bad)[0])
+                what = "positives" if cls else "negatives"
+                raise GraphMTLError(
+                    f"task {names[t]!r}: only {int(count[t - lo])} {what}, too few for a "
+                    f"{config.train:g}/{config.val:g}/{1 - config.train - config.val:g} split "
+                    "with at least one per split")
+            # Rank each member among its task's members by a random key: non-members sort last.
+            k = np.where(member, keys, np.float32(2.0))
+            rank = np.empty_like(k, dtype=np.int64)
+            order = np.argsort(k, axis=0, kind="stable")
+            np.put_along_axis(rank, order, np.arange(N)[:, None], axis=0)
+            part = np.where(rank < n_train, 1, np.where(rank < n_train + n_val, 2, 3))
+            code[:, lo:hi] = np.where(member, part, code[:, lo:hi])
+    code_t = torch.from_numpy(code)
+    return code_t == 1, code_t == 2, code_t == 3

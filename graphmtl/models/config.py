@@ -1,0 +1,49 @@
+"""Typed configuration of a multitask node classifier."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from graphmtl.errors import check
+
+ENCODERS = ("sage", "gcn", "gat", "gin", "sign")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of a :class:`~graphmtl.models.MultiTaskGNN`.
+
+    Args:
+        encoder: ``sage`` (default), ``gcn``, ``gat``, ``gin`` (message passing on sampled
+            subgraphs) or ``sign`` (an MLP on precomputed propagated features, no message
+            passing at train time).
+        hidden: width of every hidden layer.
+        num_layers: message-passing layers (``sign``: MLP layers after the hop concatenation).
+        dropout: dropout probability between layers (off in eval mode).
+        heads: attention heads per GAT layer (``gat`` only).
+        sign_hops: number of propagation hops precomputed for ``sign``.
+    """
+
+    encoder: str = "sage"
+    hidden: int = 128
+    num_layers: int = 2
+    dropout: float = 0.2
+    heads: int = 2
+    sign_hops: int = 3
+
+    def __post_init__(self) -> None:
+        check(self.encoder in ENCODERS,
+              f"model encoder: unknown {self.encoder!r} (choose from {', '.join(ENCODERS)})")
+        check(self.hidden >= 1, f"model hidden: must be >= 1, got {self.hidden}")
+        check(self.num_layers >= 1, f"model num_layers: must be >= 1, got {self.num_layers}")
+        check(0.0 <= self.dropout < 1.0, f"model dropout: must lie in [0, 1), got {self.dropout}")
+        check(self.heads >= 1, f"model heads: must be >= 1, got {self.heads}")
+        check(self.sign_hops >= 1, f"model sign_hops: must be >= 1, got {self.sign_hops}")
+
+    @property
+    def uses_message_passing(self) -> bool:
+        """False for ``sign``, whose inputs are precomputed per node."""
+        return self.encoder != "sign"
+
+    def to_dict(self) -> dict:
+        return asdict(self)

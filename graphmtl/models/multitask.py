@@ -1,0 +1,81 @@
+"""Multitask node classifiers: a shared encoder and one logit per task."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from graphmtl.models.config import ModelConfig
+
+
+class SIGNEncoder(nn.Module):
+    """MLP over precomputed hop features ``[x, Ax, A^2x, ...]`` (Frasca et al., 2020).
+
+    Each hop gets its own linear projection; the projections are concatenated and passed through
+    an MLP. Input ``[B, (hops + 1) * F]``, output ``[B, hidden]``.
+    """
+
+    def __init__(self, in_channels: int, config: ModelConfig):
+        super().__init__()
+        hops = config.sign_hops + 1
+        self.hops = hops
+        self.in_per_hop = in_channels // hops
+        self.hop_lins = nn.ModuleList(nn.Linear(self.in_per_hop, config.hidden) for _ in range(hops))
+        layers: list[nn.Module] = []
+        width = hops * config.hidden
+        for _ in range(config.num_layers - 1):
+            layers += [nn.ReLU(), nn.Dropout(config.dropout), nn.Linear(width, config.hidden)]
+            width = config.hidden
+        layers += [nn.ReLU(), nn.Dropout(config.dropout)]
+        self.mlp = nn.Sequential(*layers)
+        self.out_channels = width
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor | None = None) -> torch.Tensor:
+        parts = x.split(self.in_per_hop, dim=-1)
+        return self.mlp(torch.cat([lin(p) for lin, p in zip(self.hop_lins, parts)], dim=-1))
+
+
+class MessagePassingEncoder(nn.Module):
+    """A PyG basic GNN (GraphSAGE / GCN / GAT / GIN) followed by ReLU and dropout.
+
+    Input ``x [N, F]`` and ``edge_index [2, E]``; output ``[N, hidden]``.
+    """
+
+    def __init__(self, in_channels: int, config: ModelConfig):
+        super().__init__()
+        from torch_geometric.nn import models as pyg_models
+
+        cls = {"sage": pyg_models.GraphSAGE, "gcn": pyg_models.GCN, "gat": pyg_models.GAT,
+               "gin": pyg_models.GIN}[config.encoder]
+        kwargs = {"heads": config.heads} if config.encoder == "gat" else {}
+        self.gnn = cls(in_channels=in_channels, hidden_channels=config.hidden,
+                       num_layers=config.num_layers, dropout=config.dropout, **kwargs)
+        self.dropout = nn.Dropout(config.dropout)
+        self.out_channels = config.hidden
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        return self.dropout(torch.relu(self.gnn(x, edge_index)))
+
+
+class MultiTaskGNN(nn.Module):
+    """Shared encoder + linear head with one logit per task.
+
+    ``forward(x, edge_index)`` returns logits ``[N, n_tasks]`` for every node of the (sub)graph;
+    for ``sign`` the ``x`` are precomputed hop features and ``edge_index`` is ignored.
+    """
+
+    def __init__(self, in_channels: int, num_tasks: int, config: ModelConfig | None = None):
+        super().__init__()
+        self.config = config or ModelConfig()
+        self.in_channels = in_channels
+        self.num_tasks = num_tasks
+        enc_cls = SIGNEncoder if self.config.encoder == "sign" else MessagePassingEncoder
+        self.encoder = enc_cls(in_channels, self.config)
+        self.head = nn.Linear(self.encoder.out_channels, num_tasks)
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.encoder(x, edge_index))
+
+    def embed(self, x: torch.Tensor, edge_index: torch.Tensor | None = None) -> torch.Tensor:
+        """Encoder output ``[N, hidden]`` (the head's input)."""
+        return self.encoder(x, edge_index)

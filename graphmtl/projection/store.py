@@ -1,0 +1,151 @@
+"""On-disk store of projected gradients: the hand-off from projection to affinity estimation.
+
+Layout of a store directory (all arrays are ``.npy``, memory-mapped on read)::
+
+    manifest.json               format, version, dim d, seed, parameter set, task names,
+                                checkpoint / data digests, budgets, row counts, complete flag
+    {split}.z.npy       float32 [R, d]   projected gradients z_t(v) = P^T grad_theta f_t(v)
+    {split}.f0.npy      float32 [R]      base logits f0_t(v)
+    {split}.y.npy       uint8   [R]      labels y_t(v)
+    {split}.weight.npy  float32 [R]      row weights: inverse sampling probability (1 if kept all)
+    {split}.node.npy    int64   [R]      node id v of each row
+    {split}.task_ptr.npy int64  [n + 1]  rows of task t are task_ptr[t] : task_ptr[t + 1]
+
+for ``split`` in ``train`` and ``val``. Rows are grouped by task, so every task's rows are one
+contiguous slice. A weighted row stands for ``weight`` rows of the full data: sums over a task's
+rows estimate the sums over all its labelled nodes (exact when nothing was subsampled).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from graphmtl.errors import GraphMTLError, check
+from graphmtl.utils.io import atomic_write_json, read_json
+
+STORE_FORMAT = "graphmtl.ProjectionStore"
+STORE_VERSION = 1
+STORE_SPLITS = ("train", "val")
+_ARRAYS = {"z": np.float32, "f0": np.float32, "y": np.uint8, "weight": np.float32,
+           "node": np.int64}
+
+
+@dataclass(frozen=True)
+class TaskRows:
+    """The stored rows of one task in one split.
+
+    Attributes:
+        z: float32 ``[r, d]``; f0: float32 ``[r]``; y: uint8 ``[r]``; weight: float32 ``[r]``;
+        node: int64 ``[r]``.
+    """
+
+    z: np.ndarray
+    f0: np.ndarray
+    y: np.ndarray
+    weight: np.ndarray
+    node: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.f0.shape[0])
+
+
+class ProjectionStore:
+    """Read access to a complete store directory (see the module docstring for the layout)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        manifest_path = self.path / "manifest.json"
+        check(manifest_path.is_file(),
+              f"{self.path}: not a projection store (no manifest.json)")
+        self.manifest: dict[str, Any] = read_json(manifest_path)
+        check(self.manifest.get("format") == STORE_FORMAT,
+              f"{manifest_path}: not a projection store manifest")
+        check(self.manifest.get("complete", False),
+              f"{self.path}: projection store is incomplete (re-run `graphmtl project` to resume)")
+        self._arrays: dict[tuple[str, str], np.ndarray] = {}
+
+    @property
+    def dim(self) -> int:
+        return int(self.manifest["dim"])
+
+    @property
+    def task_names(self) -> list[str]:
+        return list(self.manifest["task_names"])
+
+    @property
+    def num_tasks(self) -> int:
+        return len(self.manifest["task_names"])
+
+    def array(self, split: str, name: str) -> np.ndarray:
+        """The whole ``{split}.{name}.npy`` array, memory-mapped read-only."""
+        check(split in STORE_SPLITS, f"store split: expected train or val, got {split!r}")
+        key = (split, name)
+        if key not in self._arrays:
+            file = self.path / f"{split}.{name}.npy"
+            if not file.is_file():
+                raise GraphMTLError(f"{file}: missing from the projection store")
+            self._arrays[key] = np.load(file, mmap_mode="r")
+        return self._arrays[key]
+
+    def task_ptr(self, split: str) -> np.ndarray:
+        """int64 ``[n + 1]`` row offsets of each task in ``split``."""
+        return np.asarray(self.array(split, "task_ptr"))
+
+    def rows(self, split: str, task: int) -> TaskRows:
+        """The rows of task ``task`` (position) in ``split``, as memory-mapped views."""
+        check(0 <= task < self.num_tasks, f"task {task}: out of range for this store")
+        ptr = self.task_ptr(split)
+        sl = slice(int(ptr[task]), int(ptr[task + 1]))
+        return TaskRows(**{name: self.array(split, name)[sl] for name in _ARRAYS})
+
+
+class StoreWriter:
+    """Pre-allocates a store's arrays so rows can be written in any order, then finalised.
+
+    Args:
+        path: store directory (created).
+        task_ptr: ``{split: int64 [n + 1]}`` row offsets per split, fixed before writing.
+        dim: projection dimension ``d``.
+        manifest: extra manifest entries (seed, parameter set, digests, budgets, task names...).
+
+    The arrays are created as ``.npy`` memmaps (so a resumed run reopens them in place);
+    :meth:`finalize` flushes them and marks the manifest complete, atomically.
+    """
+
+    def __init__(self, path: str | os.PathLike, task_ptr: dict[str, np.ndarray], dim: int,
+                 manifest: dict[str, Any]):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.manifest = {"format": STORE_FORMAT, "version": STORE_VERSION, "dim": int(dim),
+                         **manifest, "complete": False,
+                         "rows": {s: int(task_ptr[s][-1]) for s in STORE_SPLITS}}
+        self.arrays: dict[tuple[str, str], np.ndarray] = {}
+        for split in STORE_SPLITS:
+            rows = int(task_ptr[split][-1])
+            np.save(self.path / f"{split}.task_ptr.npy", np.asarray(task_ptr[split], np.int64))
+            for name, dtype in _ARRAYS.items():
+                shape = (rows, dim) if name == "z" else (rows,)
+                file = self.path / f"{split}.{name}.npy"
+                if file.is_file():
+                    arr = np.load(file, mmap_mode="r+")
+                    check(arr.shape == shape and arr.dtype == dtype,
+                          f"{file}: existing array has the wrong shape for this store")
+                else:
+                    arr = np.lib.format.open_memmap(file, mode="w+", dtype=dtype, shape=shape)
+                self.arrays[(split, name)] = arr
+        atomic_write_json(self.path / "manifest.json", self.manifest)
+
+    def flush(self) -> None:
+        for arr in self.arrays.values():
+            arr.flush()
+
+    def finalize(self) -> ProjectionStore:
+        self.flush()
+        self.manifest["complete"] = True
+        atomic_write_json(self.path / "manifest.json", self.manifest)
+        return ProjectionStore(self.path)
