@@ -2,5 +2,6 @@
 
 from graphmtl.models.config import ENCODERS, ModelConfig
 from graphmtl.models.multitask import MultiTaskGNN
+from graphmtl.models.sign import sign_features
 
-__all__ = ["ENCODERS", "ModelConfig", "MultiTaskGNN"]
+__all__ = ["ENCODERS", "ModelConfig", "MultiTaskGNN", "sign_features"]
