@@ -1,6 +1,30 @@
-"""Data layer: the multitask graph container, loaders for public formats, features, generator."""
+"""Data layer: the multitask graph container, loaders for public formats, features, generator.
 
+Entry point: :func:`load_dataset` (``"snap:youtube,k=100"``, ``"blogcatalog"``, ``"deezer"``,
+``"ogb:ogbn-proteins"``, ``"synthetic"``, or a saved ``.npz``); see :mod:`graphmtl.data.sources`.
+"""
+
+from graphmtl.data.build import DataWarning
+from graphmtl.data.features import FeatureConfig, structural_features
 from graphmtl.data.graph import SPLITS, MultiTaskGraph
+from graphmtl.data.multilabel import load_blogcatalog, load_deezer
+from graphmtl.data.ogb_proteins import load_ogbn_proteins
+from graphmtl.data.snap import SnapRecipe, load_snap
+from graphmtl.data.sources import DatasetSpec, load_dataset
 from graphmtl.data.splits import SplitConfig, stratified_task_splits
 
-__all__ = ["MultiTaskGraph", "SPLITS", "SplitConfig", "stratified_task_splits"]
+__all__ = ["MultiTaskGraph", "SPLITS", "SplitConfig", "stratified_task_splits", "DataWarning",
+           "FeatureConfig", "structural_features", "SnapRecipe", "load_snap",
+           "load_blogcatalog", "load_deezer", "load_ogbn_proteins", "DatasetSpec",
+           "load_dataset", "SyntheticConfig", "make_planted_graph"]
+
+_LAZY = {"SyntheticConfig", "make_planted_graph", "planted_groups"}
+
+
+def __getattr__(name: str):
+    # The generator is imported on first use, so the rest of the data layer works without it.
+    if name in _LAZY:
+        from graphmtl.data import synthetic
+
+        return getattr(synthetic, name)
+    raise AttributeError(f"module 'graphmtl.data' has no attribute {name!r}")
