@@ -189,3 +189,16 @@ def test_config_validation():
         ProjectionConfig(fanouts=(0, 3))
     with pytest.raises(GraphMTLError, match="train_budget"):
         ProjectionConfig(train_budget=1)
+
+
+@pytest.mark.parametrize("encoder", ["gcn", "sign"])
+def test_f0_is_what_the_trainer_predicts(encoder):
+    from graphmtl.training import predict_logits
+
+    graph = small_graph()
+    model = small_model(graph, encoder)
+    nodes = torch.tensor([1, 4, 9, 16, 25, 36, 49, 50, 51])
+    proj = GradientProjector(ProjectionConfig(dim=3, batch_size=4))
+    f0, _ = proj.project_nodes(model, graph, nodes)
+    ref = predict_logits(model, graph, nodes, batch_size=4)
+    torch.testing.assert_close(f0, ref, rtol=1e-6, atol=1e-6)

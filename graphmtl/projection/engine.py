@@ -105,7 +105,9 @@ class NodeBatches:
         model: the :class:`~graphmtl.models.MultiTaskGNN`.
         graph: the :class:`~graphmtl.data.MultiTaskGraph`.
         nodes: int64 ``[m]`` seed nodes, in the order to process.
-        batch_size: seeds per batch.
+        batch_size: seeds per batch. With full neighbourhoods, batch ``i`` is exactly the batch
+            ``graphmtl.training.predict_logits(model, graph, nodes, batch_size=batch_size)``
+            uses (this matters for GCN, whose degree normalisation sees the sampled subgraph).
         fanouts: neighbours per layer (``None``: all).
         seed: base of the per-batch sampling seeds.
         features: precomputed SIGN features ``[N, F']`` (computed if ``None``).
@@ -119,15 +121,15 @@ class NodeBatches:
         self.seed = int(seed)
         config = getattr(model, "config", None)
         self.message_passing = bool(getattr(config, "uses_message_passing", True))
-        if not self.message_passing:
-            if features is None:
-                from graphmtl.models import sign_features
+        # The trainer's loaders: the same SIGN features and the same NeighborLoader (cached per
+        # graph), so f0 is exactly what ``graphmtl.training.predict_logits`` returns.
+        from graphmtl.training.loader import make_loader, node_inputs
 
-                features = sign_features(graph.x, graph.edge_index, config.sign_hops)
-            self.features = features
-            check(features.shape[1] == model.in_channels,
+        if not self.message_passing:
+            self.features = node_inputs(graph, config) if features is None else features
+            check(self.features.shape[1] == model.in_channels,
                   f"model expects {model.in_channels} input features, the SIGN features of the "
-                  f"data have {features.shape[1]}")
+                  f"data have {self.features.shape[1]}")
             self.loader = None
         else:
             check(graph.num_features == model.in_channels,
@@ -135,20 +137,15 @@ class NodeBatches:
                   f"{graph.num_features}")
             import warnings
 
-            from torch_geometric.data import Data
-            from torch_geometric.loader import NeighborLoader
-
             layers = int(config.num_layers) if config is not None else 2
             num_neighbors = list(fanouts) if fanouts is not None else [-1] * layers
             check(len(num_neighbors) == layers,
                   f"projection fanouts: expected {layers} values (one per layer), "
                   f"got {len(num_neighbors)}")
-            data = Data(x=graph.x, edge_index=graph.edge_index, num_nodes=graph.num_nodes)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # pyg-lib absent: the torch-sparse sampler is fine
-                self.loader = NeighborLoader(data, num_neighbors=num_neighbors,
-                                             batch_size=self.batch_size, input_nodes=self.nodes,
-                                             shuffle=False)
+                self.loader = make_loader(graph, self.nodes, num_neighbors, self.batch_size,
+                                          x=graph.x)
 
     def __len__(self) -> int:
         return math.ceil(len(self.nodes) / self.batch_size)
