@@ -189,7 +189,7 @@ def _build(name, paths, edges, y, names, split, features, min_positives, feature
         return assemble(edges=edges, num_nodes=N, y=y, task_names=names,
                         split=split, x=x, provenance=provenance)
     except GraphMTLError as e:
-        if "too few" not in str(e):
+        if "positives, too few" not in str(e):
             raise
         raise GraphMTLError(f"{name}: {e}; set min_positives=N to drop labels with fewer "
                             "than N positives") from None

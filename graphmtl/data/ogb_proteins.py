@@ -13,6 +13,7 @@ ROC-AUC, and split by species. It becomes a :class:`~graphmtl.data.graph.MultiTa
 The raw files must already be under ``ROOT/ogbn_proteins`` (as OGB unpacks
 ``http://snap.stanford.edu/ogb/data/nodeproppred/proteins.zip``): this loader never downloads and
 never lets ``ogb`` ask a question on the terminal; a missing or stale folder is a one-line error.
+The dataset folder is only read (see :func:`_read_with_ogb`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -66,12 +68,13 @@ def load_ogbn_proteins(root: str | os.PathLike, features: str | FeatureConfig = 
     Args:
         root: the folder that contains ``ogbn_proteins/``.
         features: ``"edge"`` (mean incident edge features, 8-d) or a :class:`FeatureConfig`.
-        feature_cache: cache directory for structural features.
+        feature_cache: cache directory for structural features (also holds ogb's scratch
+            folder while loading; default: the system temporary folder).
     """
     folder = proteins_dir(root)
     check(features == "edge" or isinstance(features, FeatureConfig),
           f"features: expected 'edge' or a FeatureConfig for {NAME}, got {features!r}")
-    graph, labels, split = _read_with_ogb(Path(root))
+    graph, labels, split = _read_with_ogb(Path(root), scratch=feature_cache)
     N = int(graph["num_nodes"])
     edge_index = torch.as_tensor(np.asarray(graph["edge_index"], dtype=np.int64))
     check(edge_index.dim() == 2 and edge_index.shape[0] == 2,
@@ -115,41 +118,42 @@ def load_ogbn_proteins(root: str | os.PathLike, features: str | FeatureConfig = 
                           provenance=provenance)
 
 
-def _read_with_ogb(root: Path):
-    """Load with :class:`ogb.nodeproppred.NodePropPredDataset`; its prints go to stderr."""
+def _read_with_ogb(root: Path, scratch: str | os.PathLike | None = None):
+    """Load with :class:`ogb.nodeproppred.NodePropPredDataset`; its prints go to stderr.
+
+    ogb parses the CSVs and caches the result as ``processed/data_processed``, a protocol-4 pickle
+    of numpy arrays that ``torch.load(weights_only=True)`` cannot read, and it writes that file
+    into the dataset folder (which may be read-only). So ogb works on a scratch copy made of
+    symlinks to the raw and split files, and its pickle is deleted afterwards: nothing is ever
+    unpickled. The parsed graph is cached by :func:`graphmtl.data.load_dataset` as ``.npz``.
+    """
     from ogb.nodeproppred import NodePropPredDataset
 
-    try:
-        with contextlib.redirect_stdout(sys.stderr), _numpy_safe_torch_load():
-            dataset = NodePropPredDataset(name=NAME, root=str(root))
-            split = dataset.get_idx_split()
-            graph, labels = dataset[0]
-    except GraphMTLError:
-        raise
-    except Exception as e:  # ogb / pandas raise many types on damaged files
-        msg = " ".join(str(e).split())[:200]
-        raise GraphMTLError(f"{NAME}: ogb could not read {root / 'ogbn_proteins'} "
-                            f"({type(e).__name__}: {msg})") from None
+    folder = root / "ogbn_proteins"
+    check((folder / "raw" / "edge.csv.gz").is_file(),
+          f"{NAME}: {folder}/raw/edge.csv.gz not found (a processed/data_processed pickle alone "
+          f"cannot be loaded safely); download {DOWNLOAD_URL} again")
+    if scratch is not None:
+        Path(scratch).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="ogb-", dir=scratch) as tmp:
+        work = Path(tmp) / "ogbn_proteins"
+        work.mkdir()
+        (work / "processed").mkdir()
+        for entry in folder.iterdir():
+            if entry.name != "processed":
+                (work / entry.name).symlink_to(entry.resolve())
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                dataset = NodePropPredDataset(name=NAME, root=tmp)
+                split = dataset.get_idx_split()
+                graph, labels = dataset[0]
+        except GraphMTLError:
+            raise
+        except Exception as e:  # ogb / pandas raise many types on damaged files
+            msg = " ".join(str(e).split())[:200]
+            raise GraphMTLError(f"{NAME}: ogb could not read {folder} "
+                                f"({type(e).__name__}: {msg})") from None
     return graph, labels, split
-
-
-@contextlib.contextmanager
-def _numpy_safe_torch_load():
-    """ogb caches its parsed graph with ``torch.save`` of numpy arrays and reloads it with a bare
-    ``torch.load``, which ``weights_only=True`` (torch >= 2.6) refuses. Allow exactly the numpy
-    array reconstruction globals, nothing else."""
-    import torch.serialization as ts
-
-    try:
-        from numpy._core.multiarray import _reconstruct
-    except ImportError:  # pragma: no cover - numpy < 2
-        from numpy.core.multiarray import _reconstruct
-    # Files written under numpy 1.x name the function numpy.core.multiarray._reconstruct.
-    allowed: list = [np.ndarray, np.dtype, _reconstruct,
-                     (_reconstruct, "numpy.core.multiarray._reconstruct")]
-    allowed += [type(np.dtype(t)) for t in ("int64", "float32", "float64", "int32", "bool")]
-    with ts.safe_globals(allowed):
-        yield
 
 
 def _edge_feat(graph: dict, edge_index: torch.Tensor) -> torch.Tensor | None:
