@@ -99,7 +99,7 @@ def load_ogbn_proteins(root: str | os.PathLike, features: str | FeatureConfig = 
 
     masks = {}
     for ours, theirs in (("train", "train"), ("val", "valid"), ("test", "test")):
-        idx = torch.as_tensor(np.asarray(split[theirs], dtype=np.int64).ravel())
+        idx = torch.from_numpy(np.array(split[theirs], dtype=np.int64).ravel())
         check(idx.numel() == 0 or (int(idx.min()) >= 0 and int(idx.max()) < N),
               f"{NAME}: split '{theirs}' has node ids outside [0, {N})")
         m = torch.zeros(N, dtype=torch.bool)
