@@ -248,19 +248,37 @@ def test_warm_start_copies_head_rows_by_name(graph, tmp_path):
 
 
 # ---------------------------------------------------------------------- inference
-def test_predict_logits_is_the_loader_definition(graph):
+def test_predict_logits_definition(graph):
     torch.manual_seed(0)
     model = MultiTaskGNN(graph.num_features, graph.num_tasks, ModelConfig(hidden=8)).eval()
     nodes = torch.tensor([5, 3, 100, 7])
     got = predict_logits(model, graph, nodes, batch_size=2)
-    loader = inference_loader(graph, model.config, nodes, batch_size=2)
     with torch.no_grad():
-        ref = torch.cat([model(b.x, b.edge_index)[:b.batch_size] for b in loader])
         full = model(graph.x, graph.edge_index)[nodes]
-    assert torch.equal(got, ref)
-    torch.testing.assert_close(got, full, atol=1e-5, rtol=1e-5)   # SAGE: = full graph
+        loader = inference_loader(graph, model.config, nodes, batch_size=2, fanouts=[-1, -1])
+        batched = torch.cat([model(b.x, b.edge_index)[:b.batch_size] for b in loader])
+    assert torch.equal(got, full)
+    torch.testing.assert_close(batched, full, atol=1e-5, rtol=1e-5)   # SAGE: all neighbours
     b = next(iter(make_loader(graph, nodes, [2, 2], batch_size=4)))
     assert torch.equal(b.n_id[:b.batch_size], nodes)
+    assert torch.equal(predict_logits(model, graph)[nodes], got)
+
+
+@pytest.mark.parametrize("encoder", ["sage", "gat", "gin"])
+def test_layer_trimming_keeps_seed_outputs(graph, encoder):
+    from graphmtl.training.loader import hop_counts
+
+    torch.manual_seed(0)
+    model = MultiTaskGNN(graph.num_features, graph.num_tasks,
+                         ModelConfig(encoder=encoder, hidden=8)).eval()
+    for fanouts in ([3, 2], [-1, -1]):
+        for b in make_loader(graph, None, fanouts, batch_size=50):
+            counts = hop_counts(b.edge_index, b.x.shape[0], b.batch_size, 2)
+            assert counts is not None and sum(counts[0]) == b.x.shape[0]
+            with torch.no_grad():
+                ref = model.encoder(b.x, b.edge_index)[:b.batch_size]
+                got = model.encoder(b.x, b.edge_index, *counts)[:b.batch_size]
+            torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
 
 
 def test_sign_inputs_cached_and_shared_by_subsets(graph):

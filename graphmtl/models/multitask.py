@@ -53,8 +53,17 @@ class MessagePassingEncoder(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.out_channels = config.hidden
 
-    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
-        return self.dropout(torch.relu(self.gnn(x, edge_index)))
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor,
+                num_sampled_nodes_per_hop: list[int] | None = None,
+                num_sampled_edges_per_hop: list[int] | None = None) -> torch.Tensor:
+        """With the per-hop counts of a NeighborLoader batch, PyG trims each layer to the nodes
+        and edges later layers still need; the rows that remain (seeds first) are unchanged."""
+        if num_sampled_nodes_per_hop is not None:
+            h = self.gnn(x, edge_index, num_sampled_nodes_per_hop=num_sampled_nodes_per_hop,
+                         num_sampled_edges_per_hop=num_sampled_edges_per_hop)
+        else:
+            h = self.gnn(x, edge_index)
+        return self.dropout(torch.relu(h))
 
 
 class MultiTaskGNN(nn.Module):

@@ -145,6 +145,34 @@ def make_loader(graph: MultiTaskGraph, nodes: torch.Tensor | None,
                           num_workers=num_workers, generator=generator)
 
 
+def hop_counts(edge_index: torch.Tensor, num_nodes: int, batch_size: int, num_layers: int
+               ) -> tuple[list[int], list[int]] | None:
+    """Per-hop node and edge counts of a ``NeighborLoader`` subgraph (for layer trimming).
+
+    PyG returns them only with ``pyg-lib``; the ``torch-sparse`` sampler lays a batch out the
+    same way — nodes in discovery order (seeds, then hop 1, hop 2, ...), edges hop by hop with
+    their targets in ascending order — so the counts follow from ``edge_index``: the edges of
+    hop ``h`` are those whose target lies in hop ``h - 1``; the nodes of hop ``h`` are the new
+    sources among them. Returns ``None`` when the layout is not that one (no trimming then).
+    """
+    col = edge_index[1]
+    if col.numel() > 1 and not bool((col[1:] >= col[:-1]).all()):
+        return None
+    nodes, edges = [batch_size], []
+    e_lo, hi = 0, batch_size
+    for _ in range(num_layers):
+        e_hi = int(torch.searchsorted(col, hi))
+        new_hi = hi
+        if e_hi > e_lo:
+            new_hi = max(hi, int(edge_index[0, e_lo:e_hi].max()) + 1)
+        edges.append(e_hi - e_lo)
+        nodes.append(new_hi - hi)
+        e_lo, hi = e_hi, new_hi
+    if hi != num_nodes or e_lo != col.numel():
+        return None
+    return nodes, edges
+
+
 def inference_loader(graph: MultiTaskGraph, config: ModelConfig, nodes: torch.Tensor | None,
                      batch_size: int, fanouts: Sequence[int] | None = None):
     """The loader :func:`~graphmtl.training.predict_logits` uses: full neighbourhoods

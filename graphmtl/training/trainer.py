@@ -27,7 +27,8 @@ from graphmtl.errors import check
 from graphmtl.models import ModelConfig, MultiTaskGNN
 from graphmtl.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from graphmtl.training.config import TrainConfig, resolve_fanouts
-from graphmtl.training.loader import graph_digest, inference_loader, make_loader, node_inputs
+from graphmtl.training.loader import (graph_digest, hop_counts, inference_loader, make_loader,
+                                      node_inputs)
 from graphmtl.training.loss import masked_bce
 from graphmtl.training.metrics import TaskMetrics, compute_metrics
 
@@ -74,24 +75,30 @@ def predict_logits(model: MultiTaskGNN, graph: MultiTaskGraph,
                    fanouts: Sequence[int] | None = None, batch_size: int = 4096) -> torch.Tensor:
     """Eval-mode logits ``[M, n]`` of ``nodes`` (``None``: all nodes, ``M = N``).
 
-    Definition (what the projection engine reproduces): for each batch of
-    :func:`~graphmtl.training.loader.inference_loader` — consecutive ``batch_size`` seeds of
-    ``nodes`` with their **full** ``num_layers``-hop neighbourhood (a PyG ``NeighborLoader`` with
-    ``num_neighbors=[-1] * num_layers``; ``sign``: rows of the precomputed hop features) — the
-    logits are ``model(batch.x, batch.edge_index)[:batch.batch_size]``. For SAGE / GAT / GIN this
-    equals the full-graph ``model(x, edge_index)`` up to float rounding; GCN normalises degrees
-    inside the sampled subgraph as in training. ``fanouts`` switches to sampled neighbourhoods
-    (random, from torch's global generator).
+    Definition (what the projection engine reproduces): with ``fanouts=None`` (default), full
+    neighbourhoods — the logits are ``model(x, graph.edge_index)[nodes]``, one full-graph pass
+    in eval mode, with ``x = node_inputs(graph, model.config)`` (``graph.x``, or the SIGN hop
+    features). For SAGE / GAT / GIN, a :func:`~graphmtl.training.loader.inference_loader` batch
+    with all neighbours (``fanouts=[-1] * num_layers``) gives the same logits up to float
+    rounding; GCN differs there, because a sampled subgraph changes its degree normalisation.
+    ``sign`` rows are computed in batches of ``batch_size`` (row-independent in eval mode).
+
+    With ``fanouts`` given, each batch of :func:`inference_loader` (consecutive ``batch_size``
+    seeds, neighbours sampled from torch's global generator) gives
+    ``model(batch.x, batch.edge_index)[:batch.batch_size]``.
     """
-    check(model.in_channels == node_inputs(graph, model.config).shape[1],
-          f"model expects {model.in_channels} input features but the data gives "
-          f"{node_inputs(graph, model.config).shape[1]}")
+    x = node_inputs(graph, model.config)
+    check(model.in_channels == x.shape[1],
+          f"model expects {model.in_channels} input features but the data gives {x.shape[1]}")
     if nodes is not None:
         nodes = torch.as_tensor(nodes, dtype=torch.long)
-    loader = inference_loader(graph, model.config, nodes, batch_size, fanouts)
     was_training = model.training
     model.eval()
     try:
+        if model.config.uses_message_passing and fanouts is None:
+            out = model(x, graph.edge_index)
+            return out if nodes is None else out[nodes]
+        loader = inference_loader(graph, model.config, nodes, batch_size, fanouts)
         out = [model(b.x, b.edge_index)[:b.batch_size] for b in loader]
     finally:
         model.train(was_training)
@@ -198,6 +205,10 @@ class Trainer:
             loader = make_loader(graph, seeds, fanouts, tc.batch_size, shuffle=True, x=x,
                                  num_workers=tc.num_workers)
             data_hash = graph_digest(graph)
+            # Layer trimming skips the outer hops' nodes in later layers: same seed outputs for
+            # mean / sum / attention aggregation, but GCN's degree normalisation of the trimmed
+            # subgraph would change, so GCN trains untrimmed.
+            trim = mc.uses_message_passing and mc.encoder != "gcn"
 
             torch.manual_seed(tc.seed)
             model = MultiTaskGNN(x.shape[1], len(idx), mc)
@@ -231,8 +242,15 @@ class Trainer:
                 for batch in loader:
                     bs = batch.batch_size
                     ids = batch.n_id[:bs]
+                    kw = {}
+                    if trim:
+                        counts = hop_counts(batch.edge_index, batch.x.shape[0], bs,
+                                            mc.num_layers)
+                        if counts is not None:
+                            kw = {"num_sampled_nodes_per_hop": counts[0],
+                                  "num_sampled_edges_per_hop": counts[1]}
                     # The head only on the seeds: the other sampled nodes carry no loss.
-                    logits = model.head(model.encoder(batch.x, batch.edge_index)[:bs])
+                    logits = model.head(model.encoder(batch.x, batch.edge_index, **kw)[:bs])
                     mask = train_f[ids]
                     loss = masked_bce(logits, y_f[ids], mask)
                     optimizer.zero_grad(set_to_none=True)
