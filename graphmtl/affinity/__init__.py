@@ -1,1 +1,23 @@
-"""affinity stage."""
+"""Task affinity: Grad-TAG estimates from projected gradients, and the trained baselines.
+
+>>> from graphmtl.affinity import GradTAGEstimator
+>>> est = GradTAGEstimator(num_subsets=2000, subset_size=10).fit("runs/store")
+>>> est.affinity_          # [n, n] symmetric, zero diagonal
+"""
+
+from graphmtl.affinity.estimator import (GradTAGEnsemble, GradTAGEstimator, check_store_rows,
+                                         score_subsets)
+from graphmtl.affinity.matrices import (gradient_cosine_affinity, higher_order_affinity,
+                                        pairwise_affinity, standardize_scores, symmetrize)
+from graphmtl.affinity.solver import BatchedSubsetSolver, SolverConfig, SplitRows, SubsetFit
+from graphmtl.affinity.subsets import (CoverageReport, as_membership, cooccurrence,
+                                       coverage_report, pair_subsets, sample_subsets)
+from graphmtl.affinity.synthetic import planted_groups, write_synthetic_store
+
+__all__ = [
+    "BatchedSubsetSolver", "CoverageReport", "GradTAGEnsemble", "GradTAGEstimator",
+    "SolverConfig", "SplitRows", "SubsetFit", "as_membership", "check_store_rows",
+    "cooccurrence", "coverage_report", "gradient_cosine_affinity", "higher_order_affinity",
+    "pair_subsets", "pairwise_affinity", "planted_groups", "sample_subsets", "score_subsets",
+    "standardize_scores", "symmetrize", "write_synthetic_store",
+]

@@ -1,0 +1,310 @@
+"""Grad-TAG: estimate ``f_i(S)`` for thousands of task subsets without training (METHOD.md §3).
+
+``GradTAGEstimator(...).fit(store)`` samples subsets, solves all their linearised logistic
+regressions at once (:class:`~graphmtl.affinity.solver.BatchedSubsetSolver`), scores every task
+of every subset by its linearised validation loss and F1, and builds the affinity matrix.
+``GradTAGEnsemble`` does the same over several stores (base seeds / projections) and reports the
+spread.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+import warnings
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from graphmtl.affinity.matrices import (higher_order_affinity, pairwise_affinity,
+                                        symmetrize)
+from graphmtl.affinity.solver import (BatchedSubsetSolver, SolverConfig, SplitRows, _BlockRunner,
+                                      _Layout, _softplus, intra_op_threads)
+from graphmtl.affinity.subsets import (as_membership, coverage_report, pair_subsets,
+                                       sample_subsets)
+from graphmtl.errors import GraphMTLError, check
+from graphmtl.projection.store import ProjectionStore
+
+
+def _names(names: Sequence[str], idx, k: int = 5) -> str:
+    idx = list(idx)
+    head = ", ".join(repr(names[i]) for i in idx[:k])
+    return head + (f" and {len(idx) - k} more" if len(idx) > k else "")
+
+
+def score_subsets(val: SplitRows, M: np.ndarray, W: torch.Tensor, workers: int | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Linearised validation loss and F1 of every task of every subset.
+
+    Args:
+        val: validation rows of all ``n`` tasks.
+        M: bool ``[m, n]`` membership.
+        W: ``[m, d]`` subset solutions ŵ_k.
+
+    Returns:
+        ``(loss, f1)``, float64 ``[m, n]`` each, NaN where the task is not in the subset:
+        ``loss[k, i]`` is the weighted mean BCE of task ``i``'s validation rows at logits
+        ``f0 + ⟨z, ŵ_k⟩``; ``f1[k, i]`` thresholds those logits at 0 (weighted counts; NaN when
+        the task has neither positive rows nor positive predictions). Tasks without validation
+        rows score NaN.
+    """
+    Mt = torch.as_tensor(np.asarray(M, dtype=bool))
+    m, n = Mt.shape
+    lay = _Layout.build(Mt, val.counts)
+    W = W.to(val.z.dtype)
+    Wg = W[lay.flat]
+    runner = _BlockRunner(workers or torch.get_num_threads())
+
+    def block(blk):
+        t, a, b = blk
+        sl = val.task(t)
+        u = torch.addmm(val.f0[sl, None], val.z[sl], Wg[a:b].T)  # [r_t, m_t]
+        y, om = val.y[sl, None], val.weight[sl]
+        total = om.sum()
+        loss = om @ (_softplus(u) - y * u) / total
+        pred = (u > 0).to(u.dtype)
+        tp = om @ (pred * y)
+        fp = om @ (pred * (1 - y))
+        fn = om @ ((1 - pred) * y)
+        den = 2 * tp + fp + fn
+        f1 = torch.where(den > 0, 2 * tp / torch.where(den > 0, den, 1), torch.nan)
+        return loss, f1
+
+    try:
+        with intra_op_threads(1):
+            out = runner.map(block, lay.blocks, [float(val.counts[t] * (b - a))
+                                                 for t, a, b in lay.blocks])
+    finally:
+        runner.close()
+    loss = np.full((m, n), np.nan)
+    f1 = np.full((m, n), np.nan)
+    flat = lay.flat.numpy()
+    for (t, a, b), (lo, fo) in zip(lay.blocks, out):
+        loss[flat[a:b], t] = lo.numpy()
+        f1[flat[a:b], t] = fo.numpy()
+    return loss, f1
+
+
+def _open_store(store) -> ProjectionStore:
+    if isinstance(store, ProjectionStore):
+        return store
+    check(isinstance(store, (str, os.PathLike)),
+          f"store: expected a ProjectionStore or a path, got {type(store).__name__}")
+    return ProjectionStore(store)
+
+
+def check_store_rows(train: SplitRows, val: SplitRows) -> None:
+    """Warn (naming the tasks) about tasks the estimate cannot say much about."""
+    names = train.task_names
+    check(val.task_names == names, "store: train and val splits name different tasks")
+    check(val.dim == train.dim, "store: train and val splits have different dimensions")
+    no_train = np.flatnonzero(train.counts == 0)
+    if no_train.size:
+        warnings.warn(f"{no_train.size} task(s) have no train rows in the store "
+                      f"({_names(names, no_train)}); their subsets are fit on the other tasks",
+                      RuntimeWarning, stacklevel=3)
+    no_pos = np.flatnonzero((train.positives() <= 0).numpy() & (train.counts > 0))
+    if no_pos.size:
+        warnings.warn(f"{no_pos.size} task(s) have no positive train rows in the store "
+                      f"({_names(names, no_pos)}); their fits only push logits down",
+                      RuntimeWarning, stacklevel=3)
+    no_val = np.flatnonzero(val.counts == 0)
+    if no_val.size:
+        warnings.warn(f"{no_val.size} task(s) have no validation rows in the store "
+                      f"({_names(names, no_val)}); their scores are NaN", RuntimeWarning,
+                      stacklevel=3)
+    no_val_pos = np.flatnonzero((val.positives() <= 0).numpy() & (val.counts > 0))
+    if no_val_pos.size:
+        warnings.warn(f"{no_val_pos.size} task(s) have no positive validation rows "
+                      f"({_names(names, no_val_pos)}); their F1 is undefined (NaN)",
+                      RuntimeWarning, stacklevel=3)
+
+
+class GradTAGEstimator:
+    """Estimated task affinities from one projected-gradient store (scikit-learn style).
+
+    Args:
+        num_subsets: ``m`` subsets to sample (ignored in pairwise mode or when ``fit`` is given
+            subsets).
+        subset_size: ``s``, or an inclusive ``(min, max)`` range.
+        pairwise: score all pairs ``{i, j}`` and singletons instead; the affinity is then
+            ``f_i({i, j}) − f_i({i})``.
+        num_pairs: pairwise mode: a seeded sample of this many pairs (``None``: all pairs).
+        lam, lam_relative, tol, max_newton, workers: the solver's settings
+            (:class:`~graphmtl.affinity.solver.SolverConfig`; λ's scaling is documented there).
+        standardize: z-score each task's scores across its subsets before averaging
+            (higher-order mode).
+        balance: balance pair co-occurrence when sampling (:func:`sample_subsets`).
+        seed: seed of the subset sample.
+
+    Attributes (after ``fit``):
+        task_names_: the store's ``n`` task names.
+        subsets_: bool ``[m, n]`` membership.
+        scores_: ``[m, n]`` ``f̂_i(S_k)`` = − linearised validation loss (NaN where ``i ∉ S_k``).
+        f1_: ``[m, n]`` linearised validation F1 (NaN where ``i ∉ S_k``).
+        weights_: float64 ``[m, d]`` the subset solutions ŵ_k.
+        affinity_directed_: ``[n, n]`` directed matrix (see :mod:`graphmtl.affinity.matrices`).
+        affinity_: ``[n, n]`` symmetric, zero diagonal: what clustering consumes.
+        converged_: bool ``[m]``; lam_: the λ used; coverage_: co-occurrence report (dict).
+        solver_: the solver's summary (iterations, FLOPs); timings_: seconds by phase.
+    """
+
+    def __init__(self, num_subsets: int = 2000, subset_size: int | tuple[int, int] = 10,
+                 pairwise: bool = False, num_pairs: int | None = None, lam: float = 1e-2,
+                 lam_relative: bool = True, standardize: bool = False, balance: bool = False,
+                 seed: int = 0, tol: float = 1e-8, max_newton: int = 30,
+                 workers: int | None = None):
+        self.num_subsets = num_subsets
+        self.subset_size = subset_size
+        self.pairwise = pairwise
+        self.num_pairs = num_pairs
+        self.lam = lam
+        self.lam_relative = lam_relative
+        self.standardize = standardize
+        self.balance = balance
+        self.seed = seed
+        self.tol = tol
+        self.max_newton = max_newton
+        self.workers = workers
+
+    def get_params(self) -> dict:
+        return {k: getattr(self, k) for k in (
+            "num_subsets", "subset_size", "pairwise", "num_pairs", "lam", "lam_relative",
+            "standardize", "balance", "seed", "tol", "max_newton", "workers")}
+
+    def solver_config(self) -> SolverConfig:
+        return SolverConfig(lam=self.lam, lam_relative=self.lam_relative, tol=self.tol,
+                            max_newton=self.max_newton, workers=self.workers)
+
+    def make_subsets(self, n: int) -> np.ndarray:
+        """The membership matrix ``fit`` uses for ``n`` tasks when not given subsets."""
+        if self.pairwise:
+            return pair_subsets(n, self.num_pairs, seed=self.seed, singletons=True)
+        return sample_subsets(n, self.num_subsets, self.subset_size, seed=self.seed,
+                              balance=self.balance)
+
+    def fit(self, store, subsets=None) -> "GradTAGEstimator":
+        """Estimate from ``store`` (a :class:`ProjectionStore` or its path).
+
+        ``subsets``: optional bool ``[m, n]`` matrix or list of task-name / position lists
+        (unknown tasks are an error naming them); default: sampled per the parameters.
+        """
+        timings: dict[str, float] = {}
+        config = self.solver_config()
+        t0 = time.perf_counter()
+        store = _open_store(store)
+        train = SplitRows.from_store(store, "train")
+        val = SplitRows.from_store(store, "val")
+        timings["load_s"] = time.perf_counter() - t0
+        self.fit_rows(train, val, subsets, _config=config, _timings=timings)
+        self.store_path_ = str(store.path)
+        return self
+
+    def fit_rows(self, train: SplitRows, val: SplitRows, subsets=None, *,
+                 _config: SolverConfig | None = None, _timings: dict | None = None
+                 ) -> "GradTAGEstimator":
+        """Like :meth:`fit`, from rows already in memory (tests, ensembles)."""
+        timings = _timings if _timings is not None else {}
+        config = _config or self.solver_config()
+        check_store_rows(train, val)
+        names = train.task_names
+        n = len(names)
+        t0 = time.perf_counter()
+        if subsets is None:
+            M = self.make_subsets(n)
+        else:
+            M = as_membership(subsets, names)
+        timings["sample_s"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        fit = BatchedSubsetSolver(config).fit(train, M, names)
+        timings["solve_s"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        loss, f1 = score_subsets(val, M, fit.weights, config.workers)
+        timings["score_s"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        scores = -loss
+        scored = M & np.isfinite(scores)
+        # Tasks without validation rows carry no score: drop them from the averages.
+        F = np.where(scored, scores, np.nan)
+        if self.pairwise:
+            has_single = (M.sum(1) == 1)
+            relative = bool(np.isfinite(np.where(M[has_single], F[has_single], np.nan)
+                                        ).any(0).all())
+            directed = pairwise_affinity(scored, np.where(scored, F, np.nan), relative=relative)
+        else:
+            directed = higher_order_affinity(scored, np.where(scored, F, np.nan),
+                                             standardize=self.standardize)
+        timings["affinity_s"] = time.perf_counter() - t0
+        unobserved = int(np.isnan(directed[~np.eye(n, dtype=bool)]).sum()) // 2
+        if unobserved and not self.pairwise:
+            warnings.warn(f"{unobserved} task pair(s) never share a scored subset; their affinity "
+                          f"is the neutral value (sample more subsets, or balance=True)",
+                          RuntimeWarning, stacklevel=2)
+
+        self.task_names_ = list(names)
+        self.subsets_ = M
+        self.scores_ = scores
+        self.f1_ = f1
+        self.weights_ = fit.weights.numpy()
+        self.affinity_directed_ = directed
+        self.affinity_ = symmetrize(directed)
+        self.converged_ = fit.converged.numpy()
+        self.lam_ = fit.lam
+        self.coverage_ = coverage_report(M).to_dict()
+        self.solver_ = fit.summary()
+        self.timings_ = timings
+        self.timings_["total_s"] = float(sum(v for k, v in timings.items() if k != "total_s"))
+        return self
+
+    def summary(self) -> dict:
+        """JSON-ready description of the fit (parameters, coverage, solver, timings)."""
+        check(hasattr(self, "affinity_"), "GradTAGEstimator: call fit() first")
+        return {"params": self.get_params(), "num_tasks": len(self.task_names_),
+                "num_subsets": int(self.subsets_.shape[0]), "lam_used": self.lam_,
+                "coverage": self.coverage_, "solver": self.solver_, "timings": self.timings_,
+                "mean_score": float(np.nanmean(self.scores_)),
+                "mean_f1": float(np.nanmean(self.f1_)) if np.isfinite(self.f1_).any() else None}
+
+
+class GradTAGEnsemble:
+    """Grad-TAG over several stores (base seeds / projections) of the same tasks, averaged.
+
+    Every member uses the same subsets (sampled once). Attributes after ``fit``: ``members_``,
+    ``subsets_``, ``scores_`` / ``scores_std_`` ``[m, n]``, ``affinity_`` / ``affinity_std_``
+    ``[n, n]`` (mean and standard deviation over members), and ``spread_``: the mean
+    off-diagonal standard deviation divided by the mean off-diagonal ``|affinity_|``.
+    """
+
+    def __init__(self, estimator: GradTAGEstimator | None = None):
+        self.estimator = estimator or GradTAGEstimator()
+
+    def fit(self, stores: Sequence, subsets=None) -> "GradTAGEnsemble":
+        check(len(stores) >= 1, "ensemble: no stores given")
+        opened = [_open_store(s) for s in stores]
+        names = opened[0].task_names
+        for st in opened[1:]:
+            if st.task_names != names:
+                diff = sorted(set(st.task_names) ^ set(names))
+                raise GraphMTLError(f"{st.path}: its tasks differ from {opened[0].path}'s"
+                                    + (f" (e.g. {diff[0]!r})" if diff else " (order)"))
+        M = (self.estimator.make_subsets(len(names)) if subsets is None
+             else as_membership(subsets, names))
+        self.members_ = [copy.deepcopy(self.estimator).fit(st, subsets=M) for st in opened]
+        self.subsets_ = M
+        S = np.stack([e.scores_ for e in self.members_])
+        A = np.stack([e.affinity_ for e in self.members_])
+        self.scores_ = S.mean(0)
+        self.affinity_ = A.mean(0)
+        ddof = 1 if len(self.members_) > 1 else 0
+        self.scores_std_ = S.std(0, ddof=ddof)
+        self.affinity_std_ = A.std(0, ddof=ddof)
+        off = ~np.eye(len(names), dtype=bool)
+        scale = float(np.abs(self.affinity_[off]).mean()) if off.any() else 0.0
+        self.spread_ = float(self.affinity_std_[off].mean() / scale) if scale > 0 else 0.0
+        self.task_names_ = list(names)
+        return self
