@@ -112,3 +112,19 @@ def test_summary_real_youtube(capsys):
     assert (info["nodes"], info["edges"], info["tasks"]) == (16_751, 104_513, 100)
     assert info["train_rows"]["total"] + info["val_rows"]["total"] + \
         info["test_rows"]["total"] == 16_751 * 100
+
+
+def test_datasets_prepare_script(tmp_path, capsys):
+    import importlib.util as iu
+
+    spec = iu.spec_from_file_location("prepare", REPO / "datasets" / "prepare.py")
+    prepare = iu.module_from_spec(spec)
+    spec.loader.exec_module(prepare)
+    prefix = _toy(tmp_path)
+    rc = prepare.main([f"snap:{prefix},k=2,features=none", "snap:absent-name,download=false",
+                       "--out", str(tmp_path / "out"), "--root", str(tmp_path / "nowhere")])
+    captured = capsys.readouterr()
+    assert rc == 1                                                   # one spec was skipped
+    assert "snap:absent-name,download=false: skipped:" in captured.err
+    saved = list((tmp_path / "out").glob("*.npz"))
+    assert len(saved) == 1 and MultiTaskGraph.load(saved[0]).num_tasks == 2
