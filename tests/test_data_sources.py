@@ -247,3 +247,22 @@ def test_offline_error_says_where_to_put_the_files(tmp_path, monkeypatch):
     msg = str(info.value)
     assert "\n" not in msg and "offline? put com-youtube.ungraph.txt.gz and " \
         "com-youtube.top5000.cmty.txt.gz into" in msg and str(tmp_path / "data" / "snap") in msg
+
+
+def test_synthetic_missing_generator_is_a_clear_error(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "graphmtl.data.synthetic", None)   # import now fails
+    with pytest.raises(GraphMTLError, match=r"synthetic: the generator \(graphmtl.data.synthetic\) "
+                                            r"is not available"):
+        load_dataset("synthetic", use_cache=False)
+
+
+def test_lazy_generator_exports():
+    if importlib.util.find_spec("graphmtl.data.synthetic") is None:
+        pytest.skip("graphmtl.data.synthetic (the generator) is not available")
+    import graphmtl.data as data
+
+    assert data.SyntheticConfig.__name__ == "SyntheticConfig" and callable(data.make_planted_graph)
+    with pytest.raises(AttributeError):
+        data.not_a_thing

@@ -20,6 +20,9 @@ Recipe (:func:`load_snap`):
    (:func:`~graphmtl.data.splits.stratified_task_splits`, default 20 / 20 / 60, seeded).
 5. Node features: structural (:mod:`graphmtl.data.features`, FastRP + log-degree, 128-d).
 
+Every member of every line of the community file must be a node of the graph (an error names the
+first line that breaks this: the two files do not belong together otherwise).
+
 **Tie rule** for communities of equal size at the cut-off (``ties``):
 
 - ``"reference"`` (default): the ``k`` communities are the last ``k`` of
