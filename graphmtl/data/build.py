@@ -75,7 +75,7 @@ def clean_edges(edges: np.ndarray, source: str | os.PathLike) -> np.ndarray:
 
 
 def both_directions(edges: np.ndarray, num_nodes: int) -> torch.Tensor:
-    """``[E, 2]`` canonical edges -> coalesced int64 ``edge_index`` ``[2, 2E]`` (row-major order)."""
+    """``[E, 2]`` canonical edges -> coalesced int64 ``edge_index`` ``[2, 2E]`` (row-major)."""
     e = np.asarray(edges, dtype=np.int64)
     row = np.concatenate([e[:, 0], e[:, 1]])
     col = np.concatenate([e[:, 1], e[:, 0]])

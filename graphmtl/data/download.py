@@ -70,8 +70,8 @@ def download_file(url: str, dest: str | os.PathLike, *, sha256: str | None = Non
     digest = hashlib.sha256()
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response, atomic_path(dest) as tmp:
-            expected_size = response.headers.get("Content-Length")
-            expected_size = int(expected_size) if expected_size and expected_size.isdigit() else None
+            length = response.headers.get("Content-Length") or ""
+            expected_size = int(length) if length.isdigit() else None
             received = 0
             bar = None
             if progress:

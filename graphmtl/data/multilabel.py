@@ -9,7 +9,8 @@ Formats:
 
 - **BlogCatalog** (Tang & Liu 2009, as distributed with DeepWalk): a MATLAB v5 file with
   ``network`` (sparse ``N x N`` adjacency) and ``group`` (sparse ``N x L`` node-label matrix).
-  The adjacency is symmetrised (with a warning if it was not); tasks are named ``label<j>`` (the file has no label names).
+  The adjacency is symmetrised (with a warning if it was not); tasks are named ``label<j>``
+  (the file has no label names).
 - **Deezer** (Rozemberczki et al., GEMSEC): ``PREFIX.edges.csv[.gz]`` with a ``node_1,node_2``
   header and one edge per line, and ``PREFIX.genres.json[.gz]``, ``{"node id": [genre, ...]}``.
   Tasks are the genres, sorted by name.
@@ -74,8 +75,9 @@ def read_blogcatalog(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, l
     if one_way:
         warnings.warn(f"{path.name}: 'network' is not symmetric ({one_way} one-way entries); "
                       "symmetrised", DataWarning, stacklevel=2)
-    U = sp.triu(A + A.T).tocoo()  # each undirected edge once; the diagonal (self-loops) is kept
-    edges = clean_edges(np.stack([U.row, U.col], axis=1).astype(np.int64), path)  # so it is reported
+    # Each undirected edge once; the diagonal is kept so clean_edges reports self-loops.
+    U = sp.triu(A + A.T).tocoo()
+    edges = clean_edges(np.stack([U.row, U.col], axis=1).astype(np.int64), path)
     y = (G != 0).toarray()
     return edges, y, [f"label{j}" for j in range(G.shape[1])]
 
@@ -139,7 +141,8 @@ def read_deezer(edges_path: str | os.PathLike, genres_path: str | os.PathLike
 
 def load_blogcatalog(path: str | os.PathLike, split: SplitConfig | None = None,
                      features: FeatureConfig | None = FeatureConfig(), *,
-                     min_positives: int | None = None, feature_cache: str | os.PathLike | None = None
+                     min_positives: int | None = None,
+                     feature_cache: str | os.PathLike | None = None
                      ) -> MultiTaskGraph:
     """BlogCatalog as a multitask graph (one task per group label).
 

@@ -1,4 +1,4 @@
-"""ogbn-proteins (Hu et al., Open Graph Benchmark 2020) through the ``ogb`` package's own dataset class.
+"""ogbn-proteins (Hu et al., Open Graph Benchmark 2020) through ``ogb``'s own dataset class.
 
 ogbn-proteins is a protein-association graph (132,534 nodes, 39.6M undirected edges with 8-d
 association-strength features) with 112 binary node tasks (protein functions), evaluated by

@@ -73,9 +73,10 @@ class SnapRecipe:
     split: SplitConfig = field(default_factory=SplitConfig)
 
     def __post_init__(self) -> None:
-        check(isinstance(self.k, (int, np.integer)) and not isinstance(self.k, bool) and self.k >= 1,
-              f"k: must be an integer >= 1, got {self.k!r}")
-        check(self.ties in TIE_RULES, f"ties: must be one of {', '.join(TIE_RULES)}, got {self.ties!r}")
+        is_int = isinstance(self.k, (int, np.integer)) and not isinstance(self.k, bool)
+        check(is_int and self.k >= 1, f"k: must be an integer >= 1, got {self.k!r}")
+        check(self.ties in TIE_RULES,
+              f"ties: must be one of {', '.join(TIE_RULES)}, got {self.ties!r}")
 
 
 @dataclass(frozen=True)

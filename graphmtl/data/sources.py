@@ -288,7 +288,8 @@ def load_dataset(spec: str | DatasetSpec, *, root: str | os.PathLike | None = No
     start = time.perf_counter()
     graph = _build(spec, sources, cache if use_cache else None)
     graph.provenance = {**graph.provenance, "spec": str(spec),
-                        "params": _params(spec), "build_seconds": round(time.perf_counter() - start, 3)}
+                        "params": _params(spec),
+                        "build_seconds": round(time.perf_counter() - start, 3)}
     if use_cache:
         graph.save(cached)
     graph.provenance = {**graph.provenance, "cache": {"status": "miss" if use_cache else "off",
@@ -367,7 +368,8 @@ def _cache_key(spec: DatasetSpec, sources: Mapping[str, Any]) -> str:
     modules = ["build", "features", "textio", "splits", "graph", "sources",
                {"snap": "snap", "blogcatalog": "multilabel", "deezer": "multilabel",
                 "ogb": "ogb_proteins", "synthetic": "synthetic"}[spec.kind]]
-    code = {m: file_digest(code_dir / f"{m}.py") for m in modules if (code_dir / f"{m}.py").is_file()}
+    code = {m: file_digest(code_dir / f"{m}.py") for m in modules
+            if (code_dir / f"{m}.py").is_file()}
     params = _params(spec)
     params.pop("root")
     params.pop("download")

@@ -144,8 +144,9 @@ def _slow_parse(data: bytes, path, *, what: str, comment: bytes, delimiter: byte
             shown = shown[:57] + "..."
         for field in fields:
             if not field.isdigit():
-                raise GraphMTLError(f"{name}: line {number}: {what} {field.decode('utf-8', 'replace')!r}"
-                                    f" is not a non-negative integer (line: {shown!r})")
+                bad = field.decode("utf-8", "replace")
+                raise GraphMTLError(f"{name}: line {number}: {what} {bad!r} is not a "
+                                    f"non-negative integer (line: {shown!r})")
             if len(field) > 18:
                 raise GraphMTLError(f"{name}: line {number}: {what} {field.decode()} is too large")
         if columns is not None and len(fields) != columns:
