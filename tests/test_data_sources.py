@@ -89,6 +89,14 @@ def test_parse(text, expect):
     assert DatasetSpec.parse(str(spec)) == spec        # canonical string round-trips
 
 
+def test_direct_construction_is_type_checked():
+    with pytest.raises(GraphMTLError, match=r"k: expected int, got '3'"):
+        DatasetSpec(kind="snap", target="youtube", k="3")
+    with pytest.raises(GraphMTLError, match=r"download: expected bool, got 1"):
+        DatasetSpec(kind="snap", target="youtube", download=1)
+    assert DatasetSpec(kind="snap", target="youtube", train=1 / 4).train == 0.25
+
+
 def test_canonical_string_lists_non_defaults():
     assert str(DatasetSpec.parse("snap:youtube,k=100,seed=2")) == "snap:youtube,seed=2"
 

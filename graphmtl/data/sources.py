@@ -103,6 +103,13 @@ class DatasetSpec:
     def __post_init__(self) -> None:
         check(self.kind in KINDS, f"dataset kind: unknown {self.kind!r} (known: "
               f"{', '.join(KINDS)}, or a path to a .npz graph)")
+        for key, kind in _TYPES.items():
+            value = getattr(self, key)
+            if value is None and key in ("root", "min_positives"):
+                continue
+            ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+            ok = ok or (kind is float and isinstance(value, int) and not isinstance(value, bool))
+            check(ok, f"{key}: expected {kind.__name__}, got {value!r}")
         check(self.k >= 1, f"k: must be >= 1, got {self.k}")
         from graphmtl.data.snap import COMMUNITY_FILES, TIE_RULES
 
