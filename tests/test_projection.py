@@ -202,3 +202,24 @@ def test_f0_is_what_the_trainer_predicts(encoder):
     f0, _ = proj.project_nodes(model, graph, nodes)
     ref = predict_logits(model, graph, nodes, batch_size=4)
     torch.testing.assert_close(f0, ref, rtol=1e-6, atol=1e-6)
+
+
+def test_linearization_error_between_models():
+    from graphmtl.projection import linearization_error_between
+
+    graph = small_graph()
+    model = small_model(graph, "gin").eval()
+    x, ei, B = NodeBatches(model, graph, torch.arange(30), 30)[0]
+    dirs = Directions.for_model(model, 6, 0)
+    w = 1e-3 * torch.randn(6, generator=torch.Generator().manual_seed(2))
+    moved = dirs.apply(model, w)
+    # a change inside the span of P: same answer as the projected check
+    a = linearization_error_between(model, moved, x, ei, B)
+    b = linearization_error(model, x, ei, B, dirs, w)
+    assert a["change_norm"] == pytest.approx(b["change_norm"], rel=1e-6)
+    assert a["rel_to_change"] == pytest.approx(b["rel_to_change"], rel=1e-2, abs=1e-4)
+    # a head-only change is exactly linear
+    head_moved = Directions.for_model(model, 6, 0, "head").apply(model, 100 * w)
+    assert linearization_error_between(model, head_moved, x, ei, B)["rel_to_change"] < 1e-5
+    with pytest.raises(GraphMTLError, match="different parameters"):
+        linearization_error_between(model, small_model(graph, "sage"), x, ei, B)

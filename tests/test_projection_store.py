@@ -177,3 +177,20 @@ def _assert_same_store(a: Path, b: Path) -> None:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
     ma, mb = (json.loads((d / "manifest.json").read_text()) for d in (a, b))
     assert ma == mb and ma["complete"]
+
+
+def test_digests_track_content():
+    from graphmtl.projection import labelled_graph_digest, model_digest
+
+    graph = small_graph(n=3)
+    model = small_model(graph, "sage")
+    assert model_digest(model) == model_digest(small_model(graph, "sage"))
+    with torch.no_grad():
+        model.head.bias[0] += 1e-3
+    assert model_digest(model) != model_digest(small_model(graph, "sage"))
+    assert labelled_graph_digest(graph) == labelled_graph_digest(small_graph(n=3))
+    other = small_graph(n=3)
+    other.val_mask[0, 0] = ~other.val_mask[0, 0]
+    other.train_mask[0, 0] = False
+    other.test_mask[0, 0] = False
+    assert labelled_graph_digest(other) != labelled_graph_digest(graph)

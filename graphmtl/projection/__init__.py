@@ -2,12 +2,14 @@
 
 from graphmtl.projection.directions import PARAM_SETS, Directions, select_parameters
 from graphmtl.projection.engine import (STRATEGIES, GradientProjector, NodeBatches,
-                                        ProjectionConfig, RowSelection, graph_digest,
-                                        linearization_error, model_digest, project_batch,
+                                        ProjectionConfig, RowSelection, labelled_graph_digest,
+                                        linearization_error, linearization_error_between,
+                                        model_digest, project_batch,
                                         reverse_mode_projection, select_rows)
 from graphmtl.projection.store import ProjectionStore, StoreWriter, TaskRows
 
 __all__ = ["PARAM_SETS", "STRATEGIES", "Directions", "GradientProjector", "NodeBatches",
            "ProjectionConfig", "ProjectionStore", "RowSelection", "StoreWriter", "TaskRows",
-           "graph_digest", "linearization_error", "model_digest", "project_batch",
+           "labelled_graph_digest", "linearization_error",
+           "linearization_error_between", "model_digest", "project_batch",
            "reverse_mode_projection", "select_parameters", "select_rows"]

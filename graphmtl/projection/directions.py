@@ -118,10 +118,9 @@ class Directions:
         s = self.scale
         for i, k in enumerate(range(lo, hi)):
             gen.manual_seed(_block_seed(self.seed, k, name))
-            bits = torch.randint(0, 2, (numel,), generator=gen, dtype=torch.int8)
-            # bits in {0, 1} -> {-s, +s}
-            torch.mul(bits, 2 * s, out=out[i]).sub_(s)
-        return out.view(hi - lo, *shape)
+            out[i].random_(0, 2, generator=gen)  # uniform bits {0, 1}, drawn in place
+        # bits in {0, 1} -> {-s, +s} (exact in float32 and float64)
+        return out.mul_(2 * s).sub_(s).view(hi - lo, *shape)
 
     def chunk(self, lo: int, hi: int, dtype: torch.dtype = torch.float32
               ) -> dict[str, torch.Tensor]:
@@ -178,4 +177,5 @@ class Directions:
     def to_dict(self) -> dict:
         return {"dim": self.dim, "seed": self.seed, "names": self.names,
                 "num_params": self.num_params,
-                "scheme": "sign(randint(sha256(seed/k/name))) / sqrt(d), per parameter block"}
+                "scheme": "(2 * bits - 1) / sqrt(d), bits = Tensor.random_(0, 2) of a torch.Generator "
+                          "seeded with sha256(seed/k/name), per parameter block"}

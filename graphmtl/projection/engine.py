@@ -302,6 +302,37 @@ def linearization_error(model: nn.Module, x: torch.Tensor, edge_index: torch.Ten
             "max_abs": float(err.abs().max()), "change_norm": float(change.norm())}
 
 
+def linearization_error_between(model0: nn.Module, model1: nn.Module, x: torch.Tensor,
+                                edge_index: torch.Tensor | None, num_seeds: int
+                                ) -> dict[str, float]:
+    """The linearisation check for a real parameter change (e.g. a fine-tuned model).
+
+    With ``Delta = theta1 - theta0`` (every parameter), compares ``f0 + J Delta`` (one exact
+    jvp along ``Delta``, no projection) with ``f_theta1`` on the first ``num_seeds`` nodes.
+    Returns the same keys as :func:`linearization_error`.
+    """
+    model0.eval()
+    model1.eval()
+    p0 = {k: v.detach() for k, v in model0.named_parameters()}
+    p1 = dict(model1.named_parameters())
+    check(p0.keys() == p1.keys() and all(p0[k].shape == p1[k].shape for k in p0),
+          "linearization check: the two models have different parameters")
+    delta = {k: (p1[k].detach() - p0[k]) for k in p0}
+    buffers = {k: v.detach() for k, v in model0.named_buffers()}
+
+    def logits(p):
+        return functional_call(model0, {**buffers, **p}, (x, edge_index))[:num_seeds]
+
+    f0, jd = jvp(logits, (p0,), (delta,))
+    with torch.no_grad():
+        f1 = model1(x, edge_index)[:num_seeds]
+    err = (f0 + jd - f1).double()
+    change = (f1 - f0).double()
+    return {"rel_to_change": float(err.norm() / change.norm().clamp_min(1e-30)),
+            "rel_to_logit": float(err.norm() / f1.double().norm().clamp_min(1e-30)),
+            "max_abs": float(err.abs().max()), "change_norm": float(change.norm())}
+
+
 # ---------------------------------------------------------------------------------- row selection
 @dataclass(frozen=True)
 class RowSelection:
@@ -380,7 +411,7 @@ def model_digest(model: nn.Module) -> str:
     return h.hexdigest()
 
 
-def graph_digest(graph) -> str:
+def labelled_graph_digest(graph) -> str:
     """sha256 of a graph's features, edges, labels, train/val masks and task names."""
     h = hashlib.sha256()
     for t in (graph.x, graph.edge_index, graph.y, graph.train_mask, graph.val_mask):
@@ -454,7 +485,7 @@ class GradientProjector:
         manifest = {
             "seed": cfg.seed, "params": cfg.params, "param_names": dirs.names,
             "num_params": dirs.num_params, "directions": dirs.to_dict()["scheme"],
-            "model_sha256": model_digest(model), "data_sha256": graph_digest(graph),
+            "model_sha256": model_digest(model), "data_sha256": labelled_graph_digest(graph),
             "budgets": {"train": cfg.train_budget, "val": cfg.val_budget},
             "row_rule": "all rows if they fit the budget; else all positives up to half the "
                         "budget, the rest negatives, uniform per class; weight = class count / "

@@ -14,6 +14,20 @@ Layout of a store directory (all arrays are ``.npy``, memory-mapped on read)::
 for ``split`` in ``train`` and ``val``. Rows are grouped by task, so every task's rows are one
 contiguous slice. A weighted row stands for ``weight`` rows of the full data: sums over a task's
 rows estimate the sums over all its labelled nodes (exact when nothing was subsampled).
+
+Written by :meth:`graphmtl.projection.GradientProjector.project`, which fills the manifest with:
+``seed``, ``dim``, ``params`` (the selection spec) and ``param_names`` / ``num_params`` (the
+projected parameters, in order), ``directions`` (the regeneration scheme), ``model_sha256``
+(digest of the model state), ``data_sha256`` (features, edges, labels, train/val masks, task
+names), ``budgets`` (``{"train": int | None, "val": int | None}``), ``row_rule``, ``task_names``,
+``config`` (the full ``ProjectionConfig``), ``encoder``, ``run_key`` (hash of everything that
+determines the content), ``rows`` and, from the CLI, ``checkpoint``, ``checkpoint_sha256`` and
+``data``. Within a task, rows are sorted by node id. Row selection (per task and split): every
+row when they fit the budget; otherwise all positives up to half the budget and negatives for the
+rest, each class sampled uniformly without replacement, ``weight = class count / kept count``
+(see :func:`graphmtl.projection.select_rows`). While a run is unfinished the directory also holds
+``progress.json`` (``batches_done``, ``num_batches``, ``run_key``), replaced atomically after
+every flushed batch, and the manifest says ``"complete": false``.
 """
 
 from __future__ import annotations
