@@ -187,8 +187,8 @@ def main() -> int:
     print("(b) quality", flush=True)
     qual = [quality(n, graphs[n], mc, tc, list(range(n_seeds))) for n in specs]
     result = {
-        "command": "nice -n 5 .venv/bin/python experiments/bench_trainer.py"
-                   + (" --quick" if args.quick else ""),
+        "command": " ".join(["nice -n 5 .venv/bin/python experiments/bench_trainer.py",
+                             *sys.argv[1:]]),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                     "torch": torch.__version__, "threads": args.threads,
                     "loadavg_start": load0, "loadavg_after_a": load_a,
