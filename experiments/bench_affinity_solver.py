@@ -44,7 +44,7 @@ RESULTS = Path(__file__).parent / "results"
 
 def _subset_rows(rows: SplitRows, subset: np.ndarray):
     idx = np.concatenate([np.arange(rows.ptr[t], rows.ptr[t + 1]) for t in np.flatnonzero(subset)])
-    return (rows.z[idx].numpy(), rows.f0[idx].numpy(), rows.y[idx].numpy(),
+    return (rows.z[idx].double().numpy(), rows.f0[idx].numpy(), rows.y[idx].numpy(),
             rows.weight[idx].numpy())
 
 

@@ -53,14 +53,14 @@ def score_subsets(val: SplitRows, M: np.ndarray, W: torch.Tensor, workers: int |
     Mt = torch.as_tensor(np.asarray(M, dtype=bool))
     m, n = Mt.shape
     lay = _Layout.build(Mt, val.counts)
-    W = W.to(val.z.dtype)
+    W = W.to(val.dtype)
     Wg = W[lay.flat]
     runner = _BlockRunner(workers or torch.get_num_threads())
 
     def block(blk):
         t, a, b = blk
         sl = val.task(t)
-        u = torch.addmm(val.f0[sl, None], val.z[sl], Wg[a:b].T)  # [r_t, m_t]
+        u = torch.addmm(val.f0[sl, None], val.zblock(t), Wg[a:b].T)  # [r_t, m_t]
         y, om = val.y[sl, None], val.weight[sl]
         total = om.sum()
         loss = om @ (_softplus(u) - y * u) / total

@@ -71,8 +71,10 @@ class SplitRows:
     """One split's rows of every task, concatenated task by task (as in the store).
 
     Attributes:
-        z: ``[R, d]`` projected gradients; f0: ``[R]`` base logits; y: ``[R]`` labels in {0, 1};
-        weight: ``[R]`` row weights (all in the solver's dtype, float64 by default).
+        z: ``[R, d]`` projected gradients, kept in the store's float32 (each task's block is
+            cast to the compute dtype when used, which is exact and halves the memory);
+        f0: ``[R]`` base logits; y: ``[R]`` labels in {0, 1}; weight: ``[R]`` row weights
+            (in the compute dtype, float64 by default).
         ptr: int64 ``[n + 1]``: rows of task ``t`` are ``ptr[t]:ptr[t + 1]``.
         task_names: ``n`` names.
     """
@@ -109,8 +111,9 @@ class SplitRows:
         n = ptr.size - 1
         names = list(task_names) if task_names is not None else [f"task{i}" for i in range(n)]
         np_dtype = torch.empty((), dtype=dtype).numpy().dtype
-        as_t = lambda a: torch.from_numpy(np.array(a, dtype=np_dtype))  # noqa: E731 (copies)
-        return cls(as_t(z), as_t(f0), as_t(y), as_t(weight), ptr, names)
+        as_t = lambda a, t=np_dtype: torch.from_numpy(np.array(a, dtype=t))  # noqa: E731 (copies)
+        z_dtype = np.float32 if np.asarray(z).dtype == np.float32 else np_dtype
+        return cls(as_t(z, z_dtype), as_t(f0), as_t(y), as_t(weight), ptr, names)
 
     @classmethod
     def from_store(cls, store, split: str, dtype: torch.dtype = torch.float64) -> "SplitRows":
@@ -126,6 +129,15 @@ class SplitRows:
     @property
     def dim(self) -> int:
         return int(self.z.shape[1])
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The compute dtype (that of ``f0``)."""
+        return self.f0.dtype
+
+    def zblock(self, t: int) -> torch.Tensor:
+        """``[r_t, d]`` rows of task ``t`` in the compute dtype."""
+        return self.z[self.task(t)].to(self.dtype)
 
     @property
     def counts(self) -> np.ndarray:
@@ -252,7 +264,8 @@ def relative_lambda(rows: SplitRows, lam: float) -> float:
     """``lam × tr(H₀)/d`` with ``H₀ = Σ_r ω_r σ'(f0_r) z_r z_rᵀ / Σ_r ω_r`` (all tasks' rows)."""
     s = torch.sigmoid(rows.f0)
     curv = rows.weight * s * (1 - s)
-    scale = float(curv @ (rows.z * rows.z).sum(1)) / (rows.dim * float(rows.weight.sum()))
+    sq = torch.cat([(rows.zblock(t) ** 2).sum(1) for t in range(rows.num_tasks)])
+    scale = float(curv @ sq) / (rows.dim * float(rows.weight.sum()))
     check(scale > 0, "lambda: the store's gradients are all zero, a relative lambda is 0")
     return float(lam) * scale
 
@@ -352,11 +365,11 @@ class BatchedSubsetSolver:
         def block(blk):
             t, a, b = blk
             sl = rows.task(t)
-            Z = rows.z[sl]
+            Z = rows.zblock(t)
             p = torch.sigmoid(torch.addmm(rows.f0[sl, None], Z, Wg[a:b].T))  # [r_t, m_t]
             om = rows.weight[sl, None]
             D = om * p * (1.0 - p)
-            return (om * (p - rows.y[sl, None])).T @ Z, D.to(self._zlow.dtype)
+            return (om * (p - rows.y[sl, None])).T @ Z, D.to(self._low)
 
         out = self._runner.map(block, lay.blocks, self._cost(lay))
         self._flops["grad"] += 4 * d * self._incidences(lay)
@@ -372,7 +385,7 @@ class BatchedSubsetSolver:
         def block(blk):
             t, a, b = blk
             sl = rows.task(t)
-            u = torch.addmm(rows.f0[sl, None], rows.z[sl], Wg[a:b].T)
+            u = torch.addmm(rows.f0[sl, None], rows.zblock(t), Wg[a:b].T)
             return rows.weight[sl] @ (_softplus(u) - rows.y[sl, None] * u)
 
         out = self._runner.map(block, lay.blocks, self._cost(lay))
@@ -382,19 +395,18 @@ class BatchedSubsetSolver:
     def _hvp(self, V: torch.Tensor, lay: _Layout, curv, ws) -> torch.Tensor:
         """Hessian-vector products ``[a, d]`` at the point where ``curv`` was taken."""
         rows, d = self._rows, V.shape[1]
-        z = self._zlow
-        Vg = V[lay.flat].to(z.dtype)
+        low = self._low
+        Vg = V[lay.flat].to(low)
 
         def block(i):
             t, a, b = lay.blocks[i]
-            Z = z[rows.task(t)]
-            D = curv[i] if curv[i].dtype == z.dtype else curv[i].to(z.dtype)
-            return (D * (Z @ Vg[a:b].T)).T @ Z
+            Z = rows.z[rows.task(t)].to(low)
+            return (curv[i] * (Z @ Vg[a:b].T)).T @ Z
 
         out = self._runner.map(block, list(range(len(lay.blocks))), self._cost(lay))
         self._flops["hvp"] += 4 * d * self._incidences(lay)
         self._hvp_evals += 1
-        Hv = lay.scatter(out, torch.empty(0, d, dtype=z.dtype)).to(V.dtype)
+        Hv = lay.scatter(out, torch.empty(0, d, dtype=low)).to(V.dtype)
         return Hv / ws[:, None] + self._lam * V
 
     def _cost(self, lay: _Layout) -> list[float]:
@@ -424,7 +436,7 @@ class BatchedSubsetSolver:
                 return self._fit(rows, torch.as_tensor(np.asarray(M, dtype=bool)), task_names)
         finally:
             self._runner.close()
-            self._rows = self._zlow = None
+            self._rows = None
 
     def _fit(self, rows: SplitRows, M: torch.Tensor, task_names) -> SubsetFit:
         cfg = self.config
@@ -437,7 +449,7 @@ class BatchedSubsetSolver:
         m, n = M.shape
         check(n == rows.num_tasks,
               f"subsets: membership matrix has {n} tasks, the rows have {rows.num_tasks}")
-        dtype, d = rows.z.dtype, rows.dim
+        dtype, d = rows.dtype, rows.dim
         Mf = M.to(dtype)
 
         # Subset total weights W_k.
@@ -455,12 +467,13 @@ class BatchedSubsetSolver:
         s0 = torch.sigmoid(rows.f0)
         D0 = rows.weight * s0 * (1 - s0)
 
-        self._zlow = rows.z.float() if cfg.mixed_precision else rows.z
-        D0low = D0.to(self._zlow.dtype)
+        low = torch.float32 if cfg.mixed_precision else dtype
+        self._low = low
+        D0low = D0.to(low)
 
         def gram(t):
             sl = rows.task(t)
-            Z = self._zlow[sl]
+            Z = rows.z[sl].to(low)
             return (Z * D0low[sl, None]).T @ Z
 
         G = torch.stack(self._runner.map(gram, list(range(n)), [float(c) for c in rows.counts])
