@@ -1,0 +1,186 @@
+"""``TaskClustering``: k groups of tasks maximising the average within-group affinity."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from graphmtl.clustering.certificate import block_multipliers, dual_bound
+from graphmtl.clustering.objective import partition_objective
+from graphmtl.clustering.preprocess import preprocess_affinity
+from graphmtl.clustering.result import SDPResult
+from graphmtl.clustering.rounding import local_search, round_factor
+from graphmtl.clustering.sdp_exact import solve_sdp_exact
+from graphmtl.clustering.sdp_lowrank import solve_sdp_lowrank
+from graphmtl.clustering.select_k import elbow_k
+from graphmtl.errors import check
+
+SOLVERS = ("auto", "exact", "lowrank")
+
+
+class TaskClustering:
+    """Cluster n tasks into k groups via the SDP relaxation of average-density clustering.
+
+    ``fit(A)`` preprocesses the affinity (:func:`preprocess_affinity`), solves
+    ``max <A, X> s.t. X psd, X >= 0, X 1 = 1, tr X = k`` with cvxpy + SCS (``"exact"``) or the
+    nonnegative low-rank augmented Lagrangian (``"lowrank"``; ``"auto"`` picks exact for
+    ``n <= exact_max_n``), rounds to exactly k non-empty groups (k-means on the factor rows, then
+    greedy single-task moves that raise the average density), and certifies an upper bound by weak
+    duality from the solver's multipliers (:func:`dual_bound`).
+
+    With ``n_clusters="auto"`` every k in ``k_range`` (default ``2..min(n - 1, 20)``) plus its
+    neighbours is solved and k is chosen by :func:`elbow_k` on the SDP objectives.
+
+    Attributes (after ``fit``):
+        labels_: ``[n]`` int64 group of each task, values ``0..k-1``, all used.
+        n_clusters_: the k used.
+        sdp_objective_: ``<A, X>`` of the SDP solution (preprocessed A).
+        rounded_objective_: average density of ``labels_`` on the preprocessed A.
+        upper_bound_: certified upper bound on the SDP optimum (hence on any partition).
+        gap_: ``(upper_bound_ - sdp_objective_) / |upper_bound_|``.
+        residuals_: primal feasibility residuals of the SDP solution.
+        X_: ``[n, n]`` SDP matrix (exact solver) or None; V_: ``[n, r]`` factor.
+        affinity_: ``[n, n]`` the preprocessed affinity.
+        sweep_: list of ``{"k", "sdp_objective", "seconds"}`` (auto only), else [].
+        solver_: "exact" or "lowrank"; timings_: seconds per stage.
+    """
+
+    def __init__(self, n_clusters: int | str = 8, *, solver: str = "auto",
+                 k_range: tuple[int, int] | None = None, transform: str = "standardize",
+                 diagonal: str = "zero", temperature: float = 1.0, sym_tol: float = 1e-6,
+                 exact_max_n: int = 100, eps: float = 1e-5, max_iters: int = 20000,
+                 rank: int | None = None, tol: float = 1e-3, n_init: int = 10,
+                 refine: bool = True, certify: bool = True, random_state: int = 0):
+        self.n_clusters = n_clusters
+        self.solver = solver
+        self.k_range = k_range
+        self.transform = transform
+        self.diagonal = diagonal
+        self.temperature = temperature
+        self.sym_tol = sym_tol
+        self.exact_max_n = exact_max_n
+        self.eps = eps
+        self.max_iters = max_iters
+        self.rank = rank
+        self.tol = tol
+        self.n_init = n_init
+        self.refine = refine
+        self.certify = certify
+        self.random_state = random_state
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _solve(self, A: np.ndarray, k: int, solver: str) -> SDPResult:
+        n = A.shape[0]
+        if k == 1 or k == n:
+            # The feasible set is one point: 1 1^T / n for k = 1, the identity for k = n.
+            X = np.full((n, n), 1.0 / n) if k == 1 else np.eye(n)
+            F = np.full((n, 1), 1.0 / np.sqrt(n)) if k == 1 else np.eye(n)
+            return SDPResult(k=k, objective=float((A * X).sum()), factor=F, X=X,
+                             residuals={"row_sum": 0.0, "trace": 0.0}, status="closed_form",
+                             info={"solver": "closed_form"})
+        if solver == "exact":
+            return solve_sdp_exact(A, k, eps_abs=self.eps, eps_rel=self.eps,
+                                   max_iters=self.max_iters)
+        return solve_sdp_lowrank(A, k, rank=self.rank, tol=self.tol, seed=self.random_state)
+
+    def _validate_params(self, n: int) -> str:
+        check(self.solver in SOLVERS, f"solver: expected one of {SOLVERS}, got {self.solver!r}")
+        if isinstance(self.n_clusters, str):
+            check(self.n_clusters == "auto",
+                  f"n_clusters: expected an integer or 'auto', got {self.n_clusters!r}")
+            check(n >= 4, f"n_clusters: 'auto' needs n >= 4 tasks, got n = {n}")
+        else:
+            check(isinstance(self.n_clusters, (int, np.integer))
+                  and 1 <= int(self.n_clusters) <= n,
+                  f"n_clusters: need an integer 1 <= k <= n = {n}, got {self.n_clusters!r}")
+        check(self.tol > 0 and self.eps > 0, "tol/eps: must be > 0")
+        if self.solver != "auto":
+            return self.solver
+        return "exact" if n <= self.exact_max_n else "lowrank"
+
+    # -- API -------------------------------------------------------------------------------
+    def fit(self, A, y=None) -> "TaskClustering":
+        """Cluster the tasks of affinity ``A [n, n]`` (larger = more related)."""
+        t_start = time.perf_counter()
+        timings: dict[str, float] = {}
+        t = time.perf_counter()
+        A = preprocess_affinity(A, transform=self.transform, diagonal=self.diagonal,
+                                temperature=self.temperature, sym_tol=self.sym_tol)
+        n = A.shape[0]
+        solver = self._validate_params(n)
+        timings["preprocess"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        self.sweep_ = []
+        if self.n_clusters == "auto":
+            lo, hi = self.k_range if self.k_range is not None else (2, min(n - 1, 20))
+            check(1 <= lo < hi <= n and hi - lo >= 1,
+                  f"k_range: need 1 <= k_min < k_max <= n = {n}, got {self.k_range}")
+            results = {}
+            for k in range(max(1, lo - 1), min(n, hi + 1) + 1):
+                results[k] = self._solve(A, k, solver)
+                self.sweep_.append({"k": k, "sdp_objective": results[k].objective,
+                                    "seconds": results[k].seconds})
+            ks = sorted(results)
+            k = elbow_k(ks, [results[j].objective for j in ks])
+            k = min(max(k, lo), hi)
+            res = results[k]
+        else:
+            k = int(self.n_clusters)
+            res = self._solve(A, k, solver)
+        timings["solve"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        labels = round_factor(res.factor, k, n_init=self.n_init, seed=self.random_state)
+        if self.refine:
+            labels = local_search(A, labels)
+        rounded = partition_objective(A, labels)
+        if solver == "lowrank" and rounded > res.objective and 1 < k < n:
+            # The nonconvex solver stopped below a partition it can reach: restart it there.
+            V0 = np.zeros((n, k))
+            V0[np.arange(n), labels] = 1.0 / np.sqrt(np.bincount(labels)[labels])
+            again = solve_sdp_lowrank(A, k, rank=self.rank, tol=self.tol, V0=V0,
+                                      seed=self.random_state)
+            if again.objective > res.objective:
+                res = again
+        timings["round"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        upper = np.nan
+        if self.certify:
+            if res.y is not None:
+                candidates = [dual_bound(A, k, res.y, res.N)]
+                if res.N is None:
+                    candidates.append(dual_bound(A, k, res.y, block_multipliers(A, res.y, labels)))
+                upper = min(candidates)
+            elif res.status == "closed_form":
+                upper = res.objective
+        timings["certify"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - t_start
+
+        self.affinity_ = A
+        self.n_clusters_ = k
+        self.labels_ = labels
+        self.solver_ = solver if res.status != "closed_form" else "closed_form"
+        self.sdp_objective_ = float(res.objective)
+        self.rounded_objective_ = float(rounded)
+        self.upper_bound_ = float(upper)
+        self.gap_ = float((upper - res.objective) / abs(upper)) if np.isfinite(upper) and upper \
+            else float("nan")
+        self.residuals_ = dict(res.residuals)
+        self.X_ = res.X
+        self.V_ = res.factor
+        self.result_ = res
+        self.timings_ = timings
+        return self
+
+    def fit_predict(self, A, y=None) -> np.ndarray:
+        """``fit(A)`` and return ``labels_``."""
+        return self.fit(A).labels_
+
+    def groups(self, names=None) -> list[list]:
+        """The groups as lists of task indices (or of ``names[i]``), largest group first."""
+        order = np.argsort(-np.bincount(self.labels_), kind="stable")
+        out = [np.flatnonzero(self.labels_ == g).tolist() for g in order]
+        return [[names[i] for i in grp] for grp in out] if names is not None else out

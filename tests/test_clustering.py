@@ -1,0 +1,278 @@
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from graphmtl.cli import main as cli_main
+from graphmtl.clustering import (TaskClustering, block_multipliers, dual_bound, elbow_k,
+                                 fill_empty, lambda_max, local_search, partition_matrix,
+                                 partition_objective, planted_affinity, preprocess_affinity,
+                                 random_partition, round_factor, solve_sdp_exact,
+                                 solve_sdp_lowrank, spectral_partition, spectral_start,
+                                 validate_affinity)
+from graphmtl.errors import GraphMTLError
+
+
+@pytest.fixture(scope="module")
+def planted():
+    A, labels = planted_affinity(60, 4, noise=0.8, seed=3, scale=5.0, shift=-7.0)
+    return preprocess_affinity(A), labels, 4
+
+
+@pytest.fixture(scope="module")
+def exact(planted):
+    A, _, k = planted
+    return solve_sdp_exact(A, k)
+
+
+# -- preprocessing ---------------------------------------------------------------------------
+def test_preprocess_standardize_is_shift_scale_invariant():
+    A, _ = planted_affinity(30, 3, noise=0.5, seed=0)
+    P1 = preprocess_affinity(A)
+    P2 = preprocess_affinity(3.0 * A - 11.0)
+    np.testing.assert_allclose(P1, P2, atol=1e-10)
+    assert np.all(np.diag(P1) == 0)
+    off = P1[~np.eye(30, dtype=bool)]
+    assert abs(off.mean()) < 1e-10 and abs(off.std() - 1) < 1e-10
+    np.testing.assert_array_equal(P1, P1.T)
+
+
+def test_preprocess_symmetrises_and_transforms():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((8, 8))
+    A = A + A.T
+    A[0, 1] += 1e-9
+    P = preprocess_affinity(A, transform="none", diagonal="keep")
+    np.testing.assert_array_equal(P, P.T)
+    np.testing.assert_allclose(np.diag(P), np.diag(A))
+    E = preprocess_affinity(A, transform="exp")
+    assert np.all(E[~np.eye(8, dtype=bool)] > 0) and np.all(np.diag(E) == 0)
+    # A constant affinity carries no information: all zeros, not NaN.
+    assert np.all(preprocess_affinity(np.ones((5, 5))) == 0)
+
+
+@pytest.mark.parametrize("A, match", [
+    (np.array([[0.0, np.nan], [np.nan, 0.0]]), "non-finite"),
+    (np.array([[0.0, np.inf], [np.inf, 0.0]]), "non-finite"),
+    (np.zeros((2, 3)), "not square"),
+    (np.zeros(4), "2-D"),
+    (np.zeros((1, 1)), "at least 2"),
+    (np.array([[0.0, 1.0], [0.0, 0.0]]), "not symmetric"),
+])
+def test_bad_affinity(A, match):
+    with pytest.raises(GraphMTLError, match=match) as e:
+        validate_affinity(A, name="T.npy")
+    assert "T.npy" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_bad_parameters():
+    A, _ = planted_affinity(10, 2, seed=0)
+    for k in (0, 11, "five"):
+        with pytest.raises(GraphMTLError, match="n_clusters"):
+            TaskClustering(k).fit(A)
+    with pytest.raises(GraphMTLError, match="solver"):
+        TaskClustering(2, solver="clarabel").fit(A)
+    with pytest.raises(GraphMTLError, match="transform"):
+        TaskClustering(2, transform="log").fit(A)
+    with pytest.raises(GraphMTLError, match="k_range"):
+        TaskClustering("auto", k_range=(5, 3)).fit(A)
+    with pytest.raises(GraphMTLError, match="k"):
+        solve_sdp_lowrank(preprocess_affinity(A), 0)
+
+
+# -- objective, certificate ----------------------------------------------------------------
+def test_partition_objective_matches_matrix(planted):
+    A, labels, _ = planted
+    X = partition_matrix(labels)
+    assert partition_objective(A, labels) == pytest.approx(float((A * X).sum()))
+    np.testing.assert_allclose(X.sum(1), 1.0)
+    assert np.trace(X) == pytest.approx(len(np.unique(labels)))
+
+
+def test_exact_solver_feasible_and_certified(planted, exact):
+    A, labels, k = planted
+    assert exact.residuals["row_sum"] < 1e-3 and exact.residuals["trace"] < 1e-3
+    # SDP relaxes the partition problem; the SCS duals give a tight certified bound.
+    assert exact.objective >= partition_objective(A, labels) - 1e-3
+    ub = dual_bound(A, k, exact.y, exact.N)
+    assert exact.objective - 1e-6 <= ub <= exact.objective * (1 + 1e-3)
+
+
+def test_dual_bound_valid_for_any_multipliers(planted):
+    A, labels, k = planted
+    rng = np.random.default_rng(0)
+    best = partition_objective(A, labels)
+    for _ in range(5):
+        y = rng.standard_normal(len(A)) * 5
+        N = rng.standard_normal(A.shape)  # clipped/symmetrised inside
+        assert dual_bound(A, k, y, N) >= best
+    N = block_multipliers(A, rng.standard_normal(len(A)), labels)
+    assert np.all(N >= 0) and np.allclose(N, N.T)
+    assert np.all(N[labels[:, None] == labels[None, :]] == 0)
+
+
+def test_lambda_max_matches_dense():
+    rng = np.random.default_rng(1)
+    B = rng.standard_normal((700, 700))
+    B = B + B.T
+    lm = lambda_max(B)
+    assert lm >= np.linalg.eigvalsh(B)[-1] - 1e-8
+    assert lm == pytest.approx(np.linalg.eigvalsh(B)[-1], rel=1e-6)
+
+
+# -- solvers --------------------------------------------------------------------------------
+def test_lowrank_matches_exact_objective(planted, exact):
+    A, _, k = planted
+    lr = solve_sdp_lowrank(A, k)
+    assert lr.factor.min() >= 0 and lr.factor.shape == (len(A), 2 * k + 2)
+    assert lr.residuals["row_sum"] < 1e-3 and lr.residuals["trace"] < 1e-3 * k
+    assert lr.objective == pytest.approx(exact.objective, rel=5e-3)
+
+
+def test_lowrank_warm_start_and_spectral_start(planted):
+    A, labels, k = planted
+    V = spectral_start(A, k, 2 * k, seed=0)
+    assert V.shape == (len(A), 2 * k) and V.min() >= 0
+    assert np.allclose(V @ V.sum(0), 1.0, atol=1e-2)
+    cold = solve_sdp_lowrank(A, k)
+    warm = solve_sdp_lowrank(A, k, V0=cold.factor, y0=cold.y, z0=cold.z)
+    assert warm.objective == pytest.approx(cold.objective, rel=1e-3)
+    assert warm.iterations <= cold.iterations
+
+
+# -- rounding -------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(8))
+def test_rounding_gives_exactly_k_nonempty_groups(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(3, 40))
+    k = int(rng.integers(1, n + 1))
+    r = int(rng.integers(1, 6))
+    F = rng.random((n, r))
+    if seed % 2:  # many duplicate rows: fewer distinct points than k
+        F = F[rng.integers(0, 2, n)]
+    labels = round_factor(F, k, n_init=2, seed=seed)
+    assert labels.shape == (n,) and set(labels.tolist()) == set(range(k))
+    again = round_factor(F, k, n_init=2, seed=seed)
+    np.testing.assert_array_equal(labels, again)
+    A = rng.standard_normal((n, n))
+    A = A + A.T
+    ls = local_search(A, labels)
+    assert len(np.unique(ls)) == k
+    assert partition_objective(A, ls) >= partition_objective(A, labels) - 1e-9
+
+
+def test_fill_empty():
+    F = np.zeros((5, 2))
+    labels = fill_empty(F, np.array([7, 7, 7, 7, 7]), 3)
+    assert sorted(np.bincount(labels).tolist()) == [1, 1, 3]
+
+
+# -- estimator ------------------------------------------------------------------------------
+@pytest.mark.parametrize("solver", ["exact", "lowrank"])
+def test_planted_recovery(solver):
+    A, labels = planted_affinity(100, 5, noise=1.0, seed=1, scale=0.1, shift=3.0)
+    model = TaskClustering(5, solver=solver).fit(A)
+    assert adjusted_rand_score(labels, model.labels_) >= 0.9
+    assert len(np.unique(model.labels_)) == 5
+    assert model.rounded_objective_ <= model.upper_bound_ + 1e-6
+    assert model.rounded_objective_ <= model.sdp_objective_ * (1 + 1e-3)
+    # SCS primal is feasible only to eps, so it may exceed the certified bound by ~eps.
+    assert model.upper_bound_ >= model.sdp_objective_ * (1 - 1e-4)
+    assert set(model.timings_) >= {"solve", "round", "total"}
+    assert (model.X_ is not None) == (solver == "exact")
+    assert sum(map(len, model.groups())) == 100
+
+
+def test_closed_form_k1_and_kn():
+    A, _ = planted_affinity(12, 3, seed=0)
+    one = TaskClustering(1).fit(A)
+    assert np.all(one.labels_ == 0)
+    assert one.sdp_objective_ == pytest.approx(one.affinity_.sum() / 12)
+    alln = TaskClustering(12).fit(A)
+    assert len(np.unique(alln.labels_)) == 12
+
+
+def test_auto_k_recovers_planted():
+    A, labels = planted_affinity(90, 6, noise=0.6, seed=2)
+    model = TaskClustering("auto", solver="lowrank", k_range=(2, 10)).fit(A)
+    assert model.n_clusters_ == 6
+    assert [s["k"] for s in model.sweep_] == list(range(1, 12))
+    assert adjusted_rand_score(labels, model.labels_) >= 0.9
+
+
+def test_elbow_k():
+    ks = np.arange(1, 9)
+    f = np.minimum(ks, 4) * 10.0 - 0.3 * ks + 2.0  # bend at 4
+    assert elbow_k(ks, f) == 4
+    assert elbow_k(ks, f + 5 * ks - 1) == 4  # invariant to a + b k
+    with pytest.raises(GraphMTLError):
+        elbow_k([1, 2], [0.0, 1.0])
+
+
+# -- baselines ------------------------------------------------------------------------------
+def test_baselines(planted):
+    A, labels, k = planted
+    spec = spectral_partition(A, k, seed=0)
+    assert set(spec.tolist()) == set(range(k))
+    assert adjusted_rand_score(labels, spec) >= 0.9
+    rnd = random_partition(np.bincount(labels), seed=0)
+    np.testing.assert_array_equal(np.bincount(rnd), np.bincount(labels))
+    assert partition_objective(A, rnd) < partition_objective(A, labels)
+    with pytest.raises(GraphMTLError, match="sizes"):
+        random_partition([3, 0])
+
+
+def test_planted_affinity_shapes():
+    A, labels = planted_affinity(50, 7, noise=0.1, seed=0, balanced=False)
+    assert A.shape == (50, 50) and np.allclose(A, A.T)
+    assert set(labels.tolist()) == set(range(7)) and np.bincount(labels).min() >= 2
+    with pytest.raises(GraphMTLError, match="k"):
+        planted_affinity(5, 6)
+
+
+# -- CLI ------------------------------------------------------------------------------------
+def test_cli_cluster(tmp_path, capsys):
+    A, labels = planted_affinity(30, 3, noise=0.3, seed=0)
+    np.save(tmp_path / "A.npy", A)
+    names = [f"task{i}" for i in range(30)]
+    (tmp_path / "names.txt").write_text("\n".join(names) + "\n")
+    out = tmp_path / "groups.json"
+    rc = cli_main(["cluster", "--affinity", str(tmp_path / "A.npy"), "--k", "3", "--out", str(out),
+                   "--task-names", str(tmp_path / "names.txt"), "--solver", "lowrank"])
+    assert rc == 0
+    res = json.loads(out.read_text())
+    assert res["k"] == 3 and len(res["groups"]) == 3
+    assert sorted(sum(res["groups"], [])) == sorted(names)
+    for key in ("sdp_objective", "rounded_objective", "upper_bound", "timings_s"):
+        assert key in res
+    rc = cli_main(["cluster", "--affinity", str(tmp_path / "A.npy"), "--k", "auto",
+                   "--k-range", "2", "5", "--out", str(out)])
+    assert rc == 0 and json.loads(out.read_text())["k"] == 3
+
+
+@pytest.mark.parametrize("case, match", [
+    ("missing", "file not found"), ("garbage", "cannot read"), ("k0", "--k"),
+    ("kbig", "--k"), ("kword", "--k"), ("nan", "non-finite"), ("names", "--task-names"),
+])
+def test_cli_errors(tmp_path, capsys, case, match):
+    A, _ = planted_affinity(10, 2, seed=0)
+    path = tmp_path / "A.npy"
+    np.save(path, A)
+    k = {"k0": "0", "kbig": "11", "kword": "many"}.get(case, "2")
+    extra = []
+    if case == "missing":
+        path = tmp_path / "nope.npy"
+    elif case == "garbage":
+        path.write_bytes(b"not a numpy file")
+    elif case == "nan":
+        A[1, 2] = A[2, 1] = np.nan
+        np.save(path, A)
+    elif case == "names":
+        (tmp_path / "n.txt").write_text("a\nb\n")
+        extra = ["--task-names", str(tmp_path / "n.txt")]
+    rc = cli_main(["cluster", "--affinity", str(path), "--k", k, "--out",
+                   str(tmp_path / "g.json"), *extra])
+    err = capsys.readouterr().err
+    assert rc == 2 and match in err and err.count("\n") == 1
+    assert not (tmp_path / "g.json").exists()
