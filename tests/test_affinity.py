@@ -300,3 +300,25 @@ def test_ensemble_averages_members_and_reports_spread(tmp_path):
     other = write_synthetic_store(tmp_path / "o", n=5, d=8, train_rows=20, val_rows=20)
     with pytest.raises(GraphMTLError, match="tasks differ"):
         GradTAGEnsemble().fit([stores[0], other])
+
+
+def test_line_search_shortens_overshooting_steps_and_still_matches_scipy():
+    # Weak L2 and a base logit far from the labels: the first (w = 0 curvature) Newton steps
+    # overshoot.
+    rng = np.random.default_rng(7)
+    n, d = 5, 4
+    counts = np.full(n, 40)
+    ptr = np.r_[0, np.cumsum(counts)]
+    z = rng.normal(size=(ptr[-1], d)).astype(np.float32)
+    y = (z[:, 0] + 0.3 * rng.normal(size=ptr[-1]) > 0).astype(np.uint8)
+    f0 = np.full(ptr[-1], 3.0, np.float32)
+    w = np.ones(ptr[-1], np.float32)
+    rows = SplitRows.from_arrays(z, f0, y, w, ptr)
+    M = np.array([[1, 1, 0, 0, 0], [0, 0, 1, 1, 1], [0, 0, 0, 0, 1]], bool)  # task 0 absent last
+    lam = 1e-3
+    fit = BatchedSubsetSolver(SolverConfig(lam=lam, lam_relative=False, tol=1e-10,
+                                           max_newton=60)).fit(rows, M)
+    assert fit.converged.all() and fit.shortened_steps > 0
+    for k in range(3):
+        ref_w, _ = _reference_fit((z, f0, y, w, ptr), M[k], lam)
+        np.testing.assert_allclose(fit.weights[k].numpy(), ref_w, atol=1e-5)

@@ -318,7 +318,8 @@ class SubsetFit:
         objective: ``[m]`` L_k(ŵ_k); grad_norm: ``[m]`` max-abs gradient at ŵ_k.
         converged: bool ``[m]``.
         lam: the λ used (after ``lam_relative`` scaling).
-        newton_iters: Newton iterations run; grad_evals, hvp_evals: batched passes.
+        newton_iters: Newton iterations run; grad_evals, hvp_evals: batched passes;
+        shortened_steps: (subset, iteration) steps the line search shortened.
         flops: counted floating-point operations (matrix products) by phase.
         seconds: wall time by phase.
     """
@@ -333,11 +334,12 @@ class SubsetFit:
     hvp_evals: int = 0
     flops: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
+    shortened_steps: int = 0
 
     def summary(self) -> dict:
         return {"lam": self.lam, "newton_iters": self.newton_iters,
                 "grad_evals": self.grad_evals, "hvp_evals": self.hvp_evals,
-                "converged": int(self.converged.sum()), "subsets": int(self.converged.numel()),
+                "shortened_steps": self.shortened_steps, "converged": int(self.converged.sum()), "subsets": int(self.converged.numel()),
                 "max_grad_norm": float(self.grad_norm.max()),
                 "total_flops": int(sum(self.flops.values())), "flops": dict(self.flops),
                 "seconds": dict(self.seconds)}
@@ -443,7 +445,7 @@ class BatchedSubsetSolver:
         self._rows = rows
         self._flops = {"gram": 0, "assembly": 0, "cholesky": 0, "grad": 0, "hvp": 0,
                        "precond": 0, "loss": 0}
-        self._grad_evals = self._hvp_evals = 0
+        self._grad_evals = self._hvp_evals = self._backtracked = 0
         seconds: dict[str, float] = {}
         names = list(task_names) if task_names is not None else rows.task_names
         m, n = M.shape
@@ -549,7 +551,8 @@ class BatchedSubsetSolver:
                           RuntimeWarning, stacklevel=3)
         return SubsetFit(weights=W, objective=obj, grad_norm=gnorm, converged=converged, lam=lam,
                          newton_iters=it, grad_evals=self._grad_evals,
-                         hvp_evals=self._hvp_evals, flops=dict(self._flops), seconds=seconds)
+                         hvp_evals=self._hvp_evals, flops=dict(self._flops), seconds=seconds,
+                         shortened_steps=self._backtracked)
 
     def _pcg(self, g, lay, curv, ws, L):
         """Batched preconditioned CG for ``H(w) p = -g``, per-subset forcing ``η = min(.1, √|g|)``."""
@@ -615,13 +618,12 @@ class BatchedSubsetSolver:
                 break
         Wn = Wa + alpha[:, None] * step
         g, curv = self._grad(Wn, lay, ws)
+        self._backtracked += int((alpha < 1).sum())
         return Wn, g, curv
 
-    @staticmethod
-    def _sub_membership(lay: _Layout, idx: torch.Tensor) -> torch.Tensor:
+    def _sub_membership(self, lay: _Layout, idx: torch.Tensor) -> torch.Tensor:
         """Membership ``[len(idx), n]`` of the local subsets ``idx`` (rebuilt from a layout)."""
-        n = max((t for t, _, _ in lay.blocks), default=-1) + 1
-        M = torch.zeros(lay.size, n, dtype=torch.bool)
+        M = torch.zeros(lay.size, self._rows.num_tasks, dtype=torch.bool)
         for t, a, b in lay.blocks:
             M[lay.flat[a:b], t] = True
         return M[idx]
