@@ -1,3 +1,5 @@
+import importlib.util
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -178,13 +180,15 @@ def test_feature_kinds():
     g = make_planted_graph(SyntheticConfig(num_nodes=500, num_tasks=6, num_groups=2,
                                            features="none"))
     assert g.x.shape == (500, 1) and bool((g.x == 1).all())
-    try:
-        s = make_planted_graph(SyntheticConfig(num_nodes=500, num_tasks=6, num_groups=2,
-                                               features="structural"))
-    except GraphMTLError as e:  # the features module is optional here
-        assert "synthetic features" in str(e) and "\n" not in str(e)
+    cfg = SyntheticConfig(num_nodes=500, num_tasks=6, num_groups=2, features="structural",
+                          feature_dim=16)
+    if importlib.util.find_spec("graphmtl.data.features") is None:
+        with pytest.raises(GraphMTLError, match="synthetic features"):
+            make_planted_graph(cfg)
     else:
-        assert s.x.shape[0] == 500 and s.x.dtype == torch.float32
+        s = make_planted_graph(cfg)
+        assert s.x.shape == (500, 16) and s.x.dtype == torch.float32
+        assert torch.equal(s.y, g.y)  # same graph, other features
 
 
 def test_every_task_has_positives_in_every_split(wide):

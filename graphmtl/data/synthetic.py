@@ -6,9 +6,10 @@ at least one task community — and plants a known task grouping:
 
 1. **Groups and regions.** The ``num_tasks`` communities are split into ``num_groups`` groups of
    near-equal size. Every node gets a *home group*; the nodes of one home group form that group's
-   *region*. A group's communities draw their members from its region, so communities of one group
-   overlap strongly and communities of different groups barely overlap (only through the
-   ``region_overlap`` share of memberships drawn from the whole graph).
+   *region*. A group's communities draw their members from its region, and a share
+   ``group_core`` of their seats from the group's *core* (its highest-weight nodes), so
+   communities of one group overlap strongly and communities of different groups barely overlap
+   (only through the ``region_overlap`` share of memberships drawn from the whole graph).
 2. **Heavy-tailed community sizes.** Raw sizes follow a truncated power law
    ``p(s) ~ s^-size_exponent`` on ``[1, size_spread]``, then are scaled so that a group's
    communities hold ``mean_memberships`` memberships per region node (at least
@@ -17,20 +18,21 @@ at least one task community — and plants a known task grouping:
    labelled positive for some task, as in the SNAP recipe); the remaining memberships are drawn
    with probability proportional to a Pareto node weight with tail exponent
    ``membership_exponent``. Memberships are matched to communities by a random bipartite
-   configuration model (repeated members of one community are merged).
+   configuration model; a node drawn twice for one community is merged and the seat refilled.
 4. **Dense insides, sparse background.** Community ``c`` of size ``s`` gets mean internal degree
    ``d_c ~ s^internal_degree_growth`` (scaled so the membership-weighted mean is
    ``internal_degree``, capped at density ``max_density``), drawn as uniform member pairs; the
    draw count is corrected for repeats so the expected density of distinct pairs is
    ``d_c / (s - 1)``. A Chung-Lu background adds ``background_degree`` mean degree with endpoints
    proportional to the node weights, which makes the degree distribution heavy-tailed too.
-5. **Planted features** (``features="planted"``): a low-dimensional latent per node — the sum over
-   the node's communities of a task direction, each task's direction made of its group's shared
-   direction (weight ``feature_sharing``) and a task-specific one — placed in a block private to
-   the group and, with weight ``feature_conflict``, in a block shared by all groups under a
-   different random rotation per group (so one feature direction means different things in
-   different groups). The latent is mixed into ``feature_dim`` dimensions by a random matrix and
-   Gaussian noise is added. ``features="structural"`` uses :mod:`graphmtl.data.features` instead;
+5. **Planted features** (``features="planted"``, cheap at any size): a low-dimensional latent per
+   node — the sum over the node's communities of its task's direction, made of the group's
+   shared direction (weight ``feature_sharing``) and a task-specific one — in a block of
+   ``feature_rank`` dimensions private to the group and, with weight ``feature_conflict``, in a
+   block shared by all groups under a different random rotation per group (one feature direction
+   then means different things in different groups). The latent is mixed into ``feature_dim``
+   dimensions by a random matrix and Gaussian noise is added. ``features="structural"`` uses
+   :func:`graphmtl.data.features.structural_features` (FastRP, ``feature_dim`` wide) instead;
    ``features="none"`` gives a constant 1-d feature.
 
 Everything is vectorised numpy; edges are sampled in chunks of ``edge_chunk`` draws and encoded as
@@ -87,7 +89,7 @@ class SyntheticConfig:
             the knob for how strongly communities of one group overlap.
         features: ``planted`` (group-signal features), ``structural``
             (:mod:`graphmtl.data.features`) or ``none`` (constant).
-        feature_dim: width ``F`` of the planted features.
+        feature_dim: width ``F`` of the planted (or structural) features.
         feature_rank: latent dimensions per group for the planted features.
         feature_sharing: weight in ``[0, 1]`` of the group's shared direction in each task's
             latent direction (1: features only say which group region a node is in).
@@ -118,7 +120,7 @@ class SyntheticConfig:
     feature_dim: int = 32
     feature_rank: int = 4
     feature_sharing: float = 0.6
-    feature_conflict: float = 0.5
+    feature_conflict: float = 0.0
     feature_signal: float = 1.0
     feature_noise: float = 1.0
     train_fraction: float = 0.2
@@ -224,7 +226,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                 internal_degree=20.0, background_degree=6.0, min_community_size=50,
                 feature_dim=64),
     "orkut500": dict(num_nodes=400_000, num_tasks=500, num_groups=20, mean_memberships=2.5,
-                     size_spread=30.0, min_community_size=100, internal_degree=40.0,
+                     size_spread=30.0, min_community_size=100, internal_degree=37.0,
                      background_degree=15.0, feature_dim=64),
 }
 
@@ -304,6 +306,21 @@ def _pareto(rng: np.random.Generator, size: int, exponent: float, upper: float =
     return (1.0 - u * (1.0 - tail)) ** (-1.0 / a)
 
 
+def _unique(keys: np.ndarray) -> np.ndarray:
+    """Sorted unique values of an int64 array, sorting it in place.
+
+    Faster than ``np.unique`` here: numpy 2's hash-based unique is several times slower than a
+    plain sort on tens of millions of int64 keys.
+    """
+    keys.sort()
+    if len(keys) < 2:
+        return keys
+    keep = np.empty(len(keys), dtype=bool)
+    keep[0] = True
+    np.not_equal(keys[1:], keys[:-1], out=keep[1:])
+    return keys[keep]
+
+
 def _weighted_draw(rng: np.random.Generator, cumw: np.ndarray, size: int) -> np.ndarray:
     """Indices drawn with probability proportional to the weights whose cumsum is ``cumw``."""
     idx = np.searchsorted(cumw, rng.random(size) * cumw[-1], side="right")
@@ -341,13 +358,13 @@ def _plant_communities(cfg: SyntheticConfig, rng: np.random.Generator):
         members = _draw_members(cfg, rng, region, weight, cum_all, sizes, n_g)
         # Repeats inside one community (a heavy node drawn twice) are merged; refill the lost
         # seats with fresh draws so sizes and mean memberships stay on target.
-        key = np.unique(local * N + members)
+        key = _unique(local * N + members)
         for _ in range(4):
             deficit = sizes - np.bincount(key // N, minlength=n_g)
             if deficit.sum() <= 0:
                 break
             fill = _draw_extra(cfg, rng, region, weight, cum_all, int(deficit.sum()), n_g)
-            key = np.unique(np.concatenate(
+            key = _unique(np.concatenate(
                 [key, np.repeat(np.arange(n_g, dtype=np.int64), deficit) * N + fill]))
         task_parts.append((key // N).astype(np.int32) + first_task)
         node_parts.append((key % N).astype(np.int32))
@@ -368,7 +385,7 @@ def _plant_communities(cfg: SyntheticConfig, rng: np.random.Generator):
     task_group = relabel[group_old]
 
     # Merge repeated members of a community (a heavy node drawn twice for one community).
-    key = np.unique(task_of.astype(np.int64) * N + node_of)
+    key = _unique(task_of.astype(np.int64) * N + node_of)
     return weight, task_group, (key // N).astype(np.int32), (key % N).astype(np.int32)
 
 
@@ -445,7 +462,7 @@ def _sample_edges(cfg: SyntheticConfig, rng: np.random.Generator, weight: np.nda
     def keep(u: np.ndarray, v: np.ndarray) -> None:
         lo, hi = np.minimum(u, v).astype(np.int64), np.maximum(u, v).astype(np.int64)
         k = lo * N + hi
-        parts.append(np.unique(k[lo != hi]))
+        parts.append(_unique(k[lo != hi]))
 
     # Community edges, whole communities per chunk (a community bigger than a chunk is its own).
     bounds = np.cumsum(draws)
@@ -473,7 +490,7 @@ def _sample_edges(cfg: SyntheticConfig, rng: np.random.Generator, weight: np.nda
 
     if not parts:
         return np.zeros(0, dtype=np.int64)
-    return np.unique(np.concatenate(parts))
+    return _unique(np.concatenate(parts))
 
 
 def _both_directions(keys: np.ndarray, N: int) -> np.ndarray:
@@ -538,7 +555,10 @@ def _structural_features(cfg: SyntheticConfig, edge_index: np.ndarray) -> torch.
     fn = getattr(features, "structural_features", None)
     check(callable(fn), "synthetic features: graphmtl.data.features has no "
           "structural_features(edge_index, num_nodes) function; use features=planted")
-    x = fn(torch.from_numpy(edge_index), cfg.num_nodes)
+    kwargs = {}
+    if hasattr(features, "FeatureConfig"):
+        kwargs["config"] = features.FeatureConfig(dim=max(cfg.feature_dim, 2), seed=cfg.seed)
+    x = fn(torch.from_numpy(edge_index), cfg.num_nodes, **kwargs)
     x = torch.as_tensor(x, dtype=torch.float32)
     check(x.dim() == 2 and x.shape[0] == cfg.num_nodes,
           f"synthetic features: structural_features returned shape {tuple(x.shape)}")

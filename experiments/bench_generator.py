@@ -1,0 +1,222 @@
+"""Benchmark of the planted-group graph generator (issue 2, item 4d).
+
+For each preset (``default``: the end-to-end demo graph; ``mid``; ``orkut500``: the scale of the
+paper's largest benchmark, 500 tasks and about 21M undirected edges) one fresh subprocess builds
+the graph with :func:`graphmtl.data.synthetic.make_planted_graph` and reports
+
+- wall and CPU time of the build (features and per-task splits included);
+- peak memory: the process's ``ru_maxrss`` (peak resident set, everything included) and its
+  increase over the RSS right before the build, plus the ``tracemalloc`` peak (numpy and Python
+  allocations only; torch's own allocations are not traced);
+- the measured shape: degree, community-size and memberships-per-node summaries (with Hill
+  estimates of the tail exponent from the top 1%), within- vs between-group label correlation,
+  and community-inside vs background edge density (estimated from a sample of 1M edges).
+
+Usage::
+
+    nice -n 5 .venv/bin/python experiments/bench_generator.py                   # all presets
+    .venv/bin/python experiments/bench_generator.py --presets default mid       # skip the big one
+
+Writes experiments/results/bench_generator.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from graphmtl.utils.io import atomic_path, atomic_write_json  # noqa: E402
+
+RESULTS = ROOT / "experiments" / "results"
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _hill(values: np.ndarray, frac: float = 0.01) -> float:
+    """Hill estimate of gamma in P(v) ~ v^-gamma from the top ``frac`` of the values."""
+    v = np.sort(values[values > 0].astype(float))[::-1]
+    k = max(int(frac * len(v)), 10)
+    if len(v) <= k:
+        return float("nan")
+    return float(1.0 + 1.0 / np.mean(np.log(v[:k] / v[k])))
+
+
+def _summary(v: np.ndarray) -> dict:
+    v = np.asarray(v)
+    return {"min": int(v.min()), "p50": float(np.median(v)), "mean": round(float(v.mean()), 3),
+            "p90": float(np.percentile(v, 90)), "p99": float(np.percentile(v, 99)),
+            "max": int(v.max())}
+
+
+def measure(preset: str, sample_edges: int = 1_000_000) -> dict:
+    """Build one preset in this process and measure it (run in a fresh subprocess)."""
+    import scipy.sparse as sp
+
+    from graphmtl.data.synthetic import SyntheticConfig, make_planted_graph, planted_groups
+
+    cfg = SyntheticConfig.preset(preset)
+    rss_before = _rss_bytes()
+    tracemalloc.start()
+    t0, c0 = time.perf_counter(), time.process_time()
+    graph = make_planted_graph(cfg)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    traced_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+    N, n, E = graph.num_nodes, graph.num_tasks, graph.num_edges
+    ei = graph.edge_index.numpy()
+    deg = np.bincount(ei[0], minlength=N)
+    y = graph.y.numpy()
+    rows, cols = np.nonzero(y)
+    Y = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(N, n))
+    sizes = np.asarray(Y.sum(0)).ravel()
+    memberships = np.asarray(Y.sum(1)).ravel()
+
+    # within- vs between-group label correlation, from the n x n co-membership counts
+    co = (Y.T @ Y).toarray().astype(np.float64)
+    p = sizes / N
+    cov = co / N - np.outer(p, p)
+    corr = cov / np.sqrt(np.outer(p * (1 - p), p * (1 - p)))
+    groups = planted_groups(graph)
+    same = groups[:, None] == groups[None, :]
+    off = ~np.eye(n, dtype=bool)
+
+    # edge density inside communities vs background, from a sample of undirected edges
+    rng = np.random.default_rng(0)
+    upper = np.flatnonzero(ei[0] < ei[1])
+    pick = upper if len(upper) <= sample_edges else rng.choice(upper, sample_edges, replace=False)
+    scale = len(upper) / len(pick)
+    u, v = ei[0, pick], ei[1, pick]
+    inside = Y[u].multiply(Y[v])
+    per_comm = np.asarray(inside.sum(0)).ravel() * scale       # edges inside each community
+    shares = np.asarray(inside.sum(1)).ravel() > 0
+    pairs = sizes * (sizes - 1) / 2
+    inside_density = per_comm / pairs
+    background_edges = (~shares).sum() * scale
+    # pairs sharing no community >= all pairs - sum of community pairs
+    background_pairs = N * (N - 1) / 2 - pairs.sum()
+    background_density = background_edges / background_pairs
+
+    return {
+        "preset": preset, "config": cfg.to_dict(),
+        "nodes": N, "edges": E, "tasks": n, "groups": int(groups.max()) + 1,
+        "features": graph.num_features,
+        "time_s": round(wall, 2), "cpu_s": round(cpu, 2),
+        "peak_rss_gb": round(maxrss / 2**30, 3),
+        "rss_increase_gb": round((maxrss - rss_before) / 2**30, 3),
+        "tracemalloc_peak_gb": round(traced_peak / 2**30, 3),
+        "degree": {**_summary(deg), "hill_gamma_top1pct": round(_hill(deg), 2)},
+        "community_size": {**_summary(sizes), "max_over_median": round(
+            float(sizes.max() / np.median(sizes)), 2)},
+        "memberships_per_node": {**_summary(memberships),
+                                 "hill_gamma_top1pct": round(_hill(memberships), 2),
+                                 "share_1_2_3_4plus": [round(float(np.mean(memberships == k)), 4)
+                                                       for k in (1, 2, 3)] + [round(float(np.mean(
+                                                           memberships >= 4)), 4)]},
+        "label_corr_within_group": round(float(corr[same & off].mean()), 4),
+        "label_corr_between_groups": round(float(corr[~same].mean()), 4),
+        "inside_density_median": float(f"{np.median(inside_density):.4g}"),
+        "background_density": float(f"{background_density:.4g}"),
+        "inside_over_background": round(float(np.median(inside_density) / background_density), 1),
+        "share_edges_inside_communities": round(float(shares.mean()), 4),
+    }
+
+
+def _markdown(payload: dict) -> str:
+    lines = [
+        "# Planted-group graph generator: build time, peak memory, measured shape",
+        "",
+        f"Command: `{payload['command']}`  ",
+        f"Machine: {payload['machine']}; load average before / after: "
+        + ", ".join(f"{r['preset']} {r['loadavg_before'][0]:.1f} / {r['loadavg_after'][0]:.1f}"
+                    for r in payload["runs"]),
+        "",
+        "Each preset builds in a fresh process; time includes planted features and per-task "
+        "20/20/60 splits. Peak RSS is `ru_maxrss` of that process (interpreter and imports "
+        "included); tracemalloc counts numpy/Python allocations only.",
+        "",
+        "| preset | nodes | edges | tasks | groups | time (s) | CPU (s) | peak RSS (GB) | "
+        "tracemalloc peak (GB) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in payload["runs"]:
+        lines.append(f"| {r['preset']} | {r['nodes']:,} | {r['edges']:,} | {r['tasks']} | "
+                     f"{r['groups']} | {r['time_s']} | {r['cpu_s']} | {r['peak_rss_gb']} | "
+                     f"{r['tracemalloc_peak_gb']} |")
+    lines += [
+        "",
+        "| preset | degree p50 / mean / p99 / max (Hill γ) | community size min / p50 / max "
+        "(max/median) | memberships mean / max, share 1/2/3/4+ (Hill γ) | label corr within / "
+        "between groups | inside / background density |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in payload["runs"]:
+        d, c, m = r["degree"], r["community_size"], r["memberships_per_node"]
+        lines.append(
+            f"| {r['preset']} | {d['p50']:g} / {d['mean']:g} / {d['p99']:g} / {d['max']} "
+            f"({d['hill_gamma_top1pct']}) | {c['min']} / {c['p50']:g} / {c['max']} "
+            f"({c['max_over_median']}) | {m['mean']:g} / {m['max']}, "
+            f"{' / '.join(f'{s:.3f}' for s in m['share_1_2_3_4plus'])} "
+            f"({m['hill_gamma_top1pct']}) | {r['label_corr_within_group']} / "
+            f"{r['label_corr_between_groups']} | {r['inside_density_median']:.3g} / "
+            f"{r['background_density']:.3g} (×{r['inside_over_background']:,.0f}) |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--presets", nargs="+", default=["default", "mid", "orkut500"])
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one preset
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure(args.one)))
+        return 0
+    runs = []
+    for preset in args.presets:
+        before = os.getloadavg()
+        proc = subprocess.run([sys.executable, __file__, "--one", preset], capture_output=True,
+                              text=True, cwd=ROOT)
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stderr)
+            return proc.returncode
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        result["loadavg_before"] = [round(x, 2) for x in before]
+        result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+        runs.append(result)
+        print(f"{preset}: {result['nodes']:,} nodes, {result['edges']:,} edges, "
+              f"{result['time_s']} s, peak RSS {result['peak_rss_gb']} GB", flush=True)
+    payload = {
+        "command": "nice -n 5 .venv/bin/python experiments/bench_generator.py"
+                   + ("" if args.presets == ["default", "mid", "orkut500"]
+                      else " --presets " + " ".join(args.presets)),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+                   f"{platform.python_version()}, numpy {np.__version__}",
+        "runs": runs,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(RESULTS / "bench_generator.json", payload)
+    with atomic_path(RESULTS / "bench_generator.md") as tmp:
+        tmp.write_text(_markdown(payload))
+    print(_markdown(payload))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
