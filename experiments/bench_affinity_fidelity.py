@@ -266,11 +266,13 @@ def main(argv=None) -> int:
     for r in results:
         for label in ("finetune", "scratch"):
             f = r["fidelity"][label]
-            best = min(v[label] for v in r["fidelity"]["lam_sweep"].values())
+            sweep = r["fidelity"]["lam_sweep"]
+            best_lam = min(sweep, key=lambda k: sweep[k][label])
+            best = f"{sweep[best_lam][label]:.2%} (λ={best_lam})"
             lines.append(f"| {r['dataset']} | {label} | {f['rel_error']:.2%} | "
                          f"{f['rel_error_no_change']:.2%} | {f['T_rel_frobenius']:.3f} | "
                          f"{f['T_rel_frobenius_standardized']:.3f} | "
-                         f"{f['per_task_spearman']:.2f} ({f['spearman_tasks']}) | {best:.2%} |")
+                         f"{f['per_task_spearman']:.2f} ({f['spearman_tasks']}) | {best} |")
     lines += ["", "Cost (CPU seconds; trainings single-threaded, extrapolated from the measured "
                   "per-subset times):", "",
               "| data | estimate (projection + solve) | + base training | m fine-tunes | "
@@ -292,4 +294,5 @@ def main(argv=None) -> int:
 if __name__ == "__main__":
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*never share a scored subset.*")
         sys.exit(main())
