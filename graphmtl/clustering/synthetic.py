@@ -28,7 +28,8 @@ def planted_affinity(n: int, k: int, noise: float = 1.0, seed: int = 0, *,
     check(n >= 2, f"n: need n >= 2, got {n}")
     check(1 <= k <= n, f"k: need 1 <= k <= n = {n}, got {k}")
     check(noise >= 0, f"noise: must be >= 0, got {noise}")
-    rng = np.random.default_rng(seed)
+    # A stream of its own, so random_partition(sizes, seed=seed) never reproduces the groups.
+    rng = np.random.default_rng([seed, 0x5EED])
     if balanced or k == 1 or n < 2 * k:
         sizes = np.full(k, n // k)
         sizes[: n % k] += 1
