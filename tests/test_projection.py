@@ -191,7 +191,7 @@ def test_config_validation():
         ProjectionConfig(train_budget=1)
 
 
-@pytest.mark.parametrize("encoder", ["gcn", "sign"])
+@pytest.mark.parametrize("encoder", ENCODERS)
 def test_f0_is_what_the_trainer_predicts(encoder):
     from graphmtl.training import predict_logits
 
@@ -201,7 +201,7 @@ def test_f0_is_what_the_trainer_predicts(encoder):
     proj = GradientProjector(ProjectionConfig(dim=3, batch_size=4))
     f0, _ = proj.project_nodes(model, graph, nodes)
     ref = predict_logits(model, graph, nodes, batch_size=4)
-    torch.testing.assert_close(f0, ref, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(f0, ref, rtol=1e-5, atol=1e-5)
 
 
 def test_linearization_error_between_models():

@@ -101,6 +101,12 @@ def test_store_respects_budget_and_reuses_complete_store(tmp_path):
     with pytest.raises(GraphMTLError, match="different inputs or settings"):
         GradientProjector(ProjectionConfig(dim=5, batch_size=32)).project(
             model, graph, tmp_path / "s", progress=False)
+    # ... unless asked to start over
+    (tmp_path / "s" / "notes.txt").write_text("not ours")
+    fresh = GradientProjector(ProjectionConfig(dim=5, batch_size=32)).project(
+        model, graph, tmp_path / "s", progress=False, resume=False)
+    assert fresh.dim == 5 and fresh.array("train", "z").shape[1] == 5
+    assert (tmp_path / "s" / "notes.txt").read_text() == "not ours"
 
 
 def test_model_data_mismatch():

@@ -105,10 +105,11 @@ class NodeBatches:
         model: the :class:`~graphmtl.models.MultiTaskGNN`.
         graph: the :class:`~graphmtl.data.MultiTaskGraph`.
         nodes: int64 ``[m]`` seed nodes, in the order to process.
-        batch_size: seeds per batch. With full neighbourhoods, batch ``i`` is exactly the batch
-            ``graphmtl.training.predict_logits(model, graph, nodes, batch_size=batch_size)``
-            uses (this matters for GCN, whose degree normalisation sees the sampled subgraph).
-        fanouts: neighbours per layer (``None``: all).
+        batch_size: seeds per batch.
+        fanouts: neighbours per layer (``None``: all, i.e. the full ``num_layers``-hop
+            neighbourhood — ``num_layers + 1`` hops for GCN, whose degree normalisation needs
+            them — so the seeds' logits equal the full-graph ``predict_logits`` up to float
+            rounding, whatever the batching).
         seed: base of the per-batch sampling seeds.
         features: precomputed SIGN features ``[N, F']`` (computed if ``None``).
     """
@@ -121,8 +122,8 @@ class NodeBatches:
         self.seed = int(seed)
         config = getattr(model, "config", None)
         self.message_passing = bool(getattr(config, "uses_message_passing", True))
-        # The trainer's loaders: the same SIGN features and the same NeighborLoader (cached per
-        # graph), so f0 is exactly what ``graphmtl.training.predict_logits`` returns.
+        # The trainer's loaders (cached per graph): the same SIGN features and sampler, so f0 is
+        # what ``graphmtl.training.predict_logits`` returns (up to float rounding).
         from graphmtl.training.loader import make_loader, node_inputs
 
         if not self.message_passing:
@@ -139,7 +140,12 @@ class NodeBatches:
 
             layers = int(config.num_layers) if config is not None else 2
             num_neighbors = list(fanouts) if fanouts is not None else [-1] * layers
-            check(len(num_neighbors) == layers,
+            if fanouts is None and getattr(config, "encoder", None) == "gcn":
+                # GCN normalises by the degrees of both endpoints: with one more hop of edges
+                # every node within ``layers`` hops has its full degree, so the seeds' outputs
+                # equal the full-graph ones (the extra hop's own outputs are never used).
+                num_neighbors.append(-1)
+            check(fanouts is None or len(num_neighbors) == layers,
                   f"projection fanouts: expected {layers} values (one per layer), "
                   f"got {len(num_neighbors)}")
             with warnings.catch_warnings():
@@ -469,7 +475,8 @@ class GradientProjector:
             model: trained :class:`~graphmtl.models.MultiTaskGNN` (``n`` outputs = graph tasks).
             graph: :class:`~graphmtl.data.MultiTaskGraph`.
             out_dir: store directory.
-            resume: continue a matching unfinished store (else start it over).
+            resume: continue a matching unfinished store, or return a matching finished one
+                (``False``: delete the store files in ``out_dir`` and start over).
             progress: show a tqdm bar with ETA.
             manifest_extra: more manifest entries (e.g. the checkpoint file's sha256).
             stop_after: process at most this many batches and return ``None`` (for tests).
@@ -500,11 +507,17 @@ class GradientProjector:
 
         progress_file = out / "progress.json"
         done = 0
+        if (out / "manifest.json").is_file() and not resume:
+            # Start over: remove this store's own files only (nothing else in the directory).
+            for f in [*out.glob("*.npy"), out / "manifest.json", progress_file]:
+                if f.name == "manifest.json" or f.name == "progress.json" or \
+                        f.name.split(".")[0] in STORE_SPLITS:
+                    f.unlink(missing_ok=True)
         if (out / "manifest.json").is_file():
             old = read_json(out / "manifest.json")
             if old.get("run_key") == run_key and old.get("complete"):
                 return ProjectionStore(out)
-            if resume and old.get("run_key") != run_key:
+            if old.get("run_key") != run_key:
                 raise GraphMTLError(
                     f"{out}: holds a projection with different inputs or settings "
                     "(model, data, dim, seed, params, budgets); choose another output directory")
