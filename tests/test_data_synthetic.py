@@ -208,6 +208,12 @@ def test_save_load_and_select_keep_groups(graph, tmp_path):
     assert np.array_equal(planted_groups(back), planted_groups(graph))
     sub = graph.select_tasks([3, 0, 5])
     assert planted_groups(sub).tolist() == planted_groups(graph)[[3, 0, 5]].tolist()
+    # all tasks reordered, and a selection of a selection
+    order = list(range(graph.num_tasks))[::-1]
+    assert planted_groups(graph.select_tasks(order)).tolist() == planted_groups(graph)[
+        order].tolist()
+    assert planted_groups(sub.select_tasks([2, 1])).tolist() == planted_groups(graph)[
+        [5, 0]].tolist()
 
 
 def test_planted_groups_requires_provenance(graph):
@@ -216,6 +222,13 @@ def test_planted_groups_requires_provenance(graph):
                           test_mask=graph.test_mask, task_names=graph.task_names)
     with pytest.raises(GraphMTLError, match="planted_groups"):
         planted_groups(bare)
+    renamed = MultiTaskGraph(x=graph.x, edge_index=graph.edge_index, y=graph.y,
+                             train_mask=graph.train_mask, val_mask=graph.val_mask,
+                             test_mask=graph.test_mask,
+                             task_names=[f"c{t}" for t in range(graph.num_tasks)],
+                             provenance=graph.provenance)
+    with pytest.raises(GraphMTLError, match="task 'c0'"):
+        planted_groups(renamed)
 
 
 def test_edge_chunking_does_not_change_distribution_shape():

@@ -268,7 +268,7 @@ def make_planted_graph(config: SyntheticConfig | None = None) -> MultiTaskGraph:
 
     x = _features(cfg, rng_feat, task_group, ptr, node_of, edge_index)
 
-    names = [f"task{t:0{len(str(n - 1))}d}" for t in range(n)]
+    names = _task_names(n)
     train, val, test = stratified_task_splits(
         y_t, None, SplitConfig(train=cfg.train_fraction, val=cfg.val_fraction, seed=cfg.seed),
         task_names=names)
@@ -284,16 +284,21 @@ def make_planted_graph(config: SyntheticConfig | None = None) -> MultiTaskGraph:
 
 
 def planted_groups(graph: MultiTaskGraph) -> np.ndarray:
-    """Group id per task (int64 ``[n]``) of a graph made by :func:`make_planted_graph`."""
+    """Group id per task (int64 ``[n]``, in the graph's task order) of a graph made by
+    :func:`make_planted_graph`, also after :meth:`MultiTaskGraph.select_tasks` (tasks are
+    matched by their generated names)."""
     groups = graph.provenance.get("planted_groups")
     check(groups is not None, "planted_groups: the graph has no planted groups in its provenance "
           "(not made by make_planted_graph)")
-    groups = np.asarray(groups, dtype=np.int64)
-    if "task_subset" in graph.provenance and len(groups) != graph.num_tasks:
-        groups = groups[np.asarray(graph.provenance["task_subset"], dtype=np.int64)]
-    check(len(groups) == graph.num_tasks,
-          f"planted_groups: {len(groups)} groups for {graph.num_tasks} tasks")
-    return groups
+    by_name = dict(zip(_task_names(len(groups)), groups))
+    missing = [t for t in graph.task_names if t not in by_name]
+    check(not missing, f"task {missing[0] if missing else ''!r}: not a task of the generated "
+          "graph, so its planted group is unknown")
+    return np.asarray([by_name[t] for t in graph.task_names], dtype=np.int64)
+
+
+def _task_names(n: int) -> list[str]:
+    return [f"task{t:0{len(str(n - 1))}d}" for t in range(n)]
 
 
 # ---------------------------------------------------------------------- communities
