@@ -223,3 +223,18 @@ def test_linearization_error_between_models():
     assert linearization_error_between(model, head_moved, x, ei, B)["rel_to_change"] < 1e-5
     with pytest.raises(GraphMTLError, match="different parameters"):
         linearization_error_between(model, small_model(graph, "sage"), x, ei, B)
+
+
+@pytest.mark.parametrize("encoder", ["sage", "gat"])
+def test_layer_trimming_changes_nothing(encoder):
+    from graphmtl.training.loader import hop_counts
+
+    graph = small_graph()
+    model = small_model(graph, encoder)
+    dirs = Directions.for_model(model, 5, 0)
+    x, ei, B = NodeBatches(model, graph, torch.arange(30), 6, fanouts=(3, 3), seed=2)[1]
+    assert hop_counts(ei, x.shape[0], B, 2) is not None      # the batch can be trimmed
+    f_t, z_t = project_batch(model, x, ei, B, dirs, trim=True)
+    f_u, z_u = project_batch(model, x, ei, B, dirs, trim=False)
+    torch.testing.assert_close(f_t, f_u, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(z_t, z_u, rtol=1e-5, atol=1e-6)

@@ -187,7 +187,8 @@ def _mix_seed(tag: str, seed: int, i: int) -> int:
 # ---------------------------------------------------------------------------------- the kernel
 def project_batch(model: nn.Module, x: torch.Tensor, edge_index: torch.Tensor | None,
                   num_seeds: int, directions: Directions, direction_chunk: int = 20,
-                  strategy: str = "split") -> tuple[torch.Tensor, torch.Tensor]:
+                  strategy: str = "split", trim: bool = True
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """Base logits and projected gradients of the first ``num_seeds`` nodes, for every task.
 
     Args:
@@ -197,6 +198,11 @@ def project_batch(model: nn.Module, x: torch.Tensor, edge_index: torch.Tensor | 
         directions: the projection (its parameter names must be parameters of ``model``).
         direction_chunk: directions per vmapped jvp.
         strategy: ``split`` or ``full`` (see the module docstring).
+        trim: for a ``NeighborLoader`` subgraph, let PyG trim every layer to the nodes later
+            layers still need (as the trainer does); the seeds' outputs are unchanged, the
+            tangents of the dropped rows are never computed. ``split`` only, and not GCN
+            (trimming would change its degree normalisation); subgraphs without the hop-by-hop
+            layout are run untrimmed.
 
     Returns:
         ``(f0, z)``: float32 ``[B, n]`` base logits and ``[B, n, d]`` projected gradients
@@ -237,8 +243,18 @@ def project_batch(model: nn.Module, x: torch.Tensor, edge_index: torch.Tensor | 
                   if k.startswith("encoder.") and k not in enc_names}
     enc_primal = {k[len("encoder."):]: params[k] for k in enc_names}
 
+    enc_args = args
+    # Not GCN: trimming drops edges its degree normalisation counts, which changes the output.
+    if trim and edge_index is not None and model.config.uses_message_passing and \
+            model.config.encoder != "gcn":
+        from graphmtl.training.loader import hop_counts
+
+        counts = hop_counts(edge_index, x.shape[0], B, model.config.num_layers)
+        if counts is not None:
+            enc_args = (x, edge_index, counts[0], counts[1])
+
     def embed(p):
-        return functional_call(encoder, {**enc_frozen, **p}, args)[:B]
+        return functional_call(encoder, {**enc_frozen, **p}, enc_args)[:B]
 
     with torch.no_grad():
         h = embed(enc_primal)                                   # [B, H]
