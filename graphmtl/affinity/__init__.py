@@ -5,6 +5,9 @@
 >>> est.affinity_          # [n, n] symmetric, zero diagonal
 """
 
+from graphmtl.affinity.baselines import (TrainedScores, TrainedSubsetScores,
+                                         check_store_matches, gradient_cosine,
+                                         val_rows_from_store)
 from graphmtl.affinity.estimator import (GradTAGEnsemble, GradTAGEstimator, check_store_rows,
                                          score_subsets)
 from graphmtl.affinity.matrices import (gradient_cosine_affinity, higher_order_affinity,
@@ -16,7 +19,9 @@ from graphmtl.affinity.synthetic import planted_groups, write_synthetic_store
 
 __all__ = [
     "BatchedSubsetSolver", "CoverageReport", "GradTAGEnsemble", "GradTAGEstimator",
-    "SolverConfig", "SplitRows", "SubsetFit", "as_membership", "check_store_rows",
+    "SolverConfig", "SplitRows", "SubsetFit", "TrainedScores", "TrainedSubsetScores",
+    "as_membership", "check_store_matches", "check_store_rows", "gradient_cosine",
+    "val_rows_from_store",
     "cooccurrence", "coverage_report", "gradient_cosine_affinity", "higher_order_affinity",
     "pair_subsets", "pairwise_affinity", "planted_groups", "sample_subsets", "score_subsets",
     "standardize_scores", "symmetrize", "write_synthetic_store",

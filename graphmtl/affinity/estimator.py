@@ -152,7 +152,7 @@ class GradTAGEstimator:
     """
 
     def __init__(self, num_subsets: int = 2000, subset_size: int | tuple[int, int] = 10,
-                 pairwise: bool = False, num_pairs: int | None = None, lam: float = 1e-2,
+                 pairwise: bool = False, num_pairs: int | None = None, lam: float = 1.0,
                  lam_relative: bool = True, standardize: bool = False, balance: bool = False,
                  seed: int = 0, tol: float = 1e-8, max_newton: int = 30,
                  workers: int | None = None):

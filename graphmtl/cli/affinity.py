@@ -25,7 +25,7 @@ def register(subparsers) -> None:
                    help="pairwise mode: a seeded sample of this many pairs (default: all)")
     p.add_argument("--subsets-file", type=Path, default=None,
                    help="JSON list of subsets (lists of task names) to score instead of sampling")
-    p.add_argument("--lambda", dest="lam", type=float, default=1e-2,
+    p.add_argument("--lambda", dest="lam", type=float, default=1.0,
                    help="L2 strength, relative to the mean curvature unless --absolute-lambda")
     p.add_argument("--absolute-lambda", action="store_true",
                    help="use --lambda as is (objective: mean BCE + lambda/2 |w|^2)")
