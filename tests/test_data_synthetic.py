@@ -269,6 +269,8 @@ def test_presets_and_from_strings():
     (dict(min_community_size=10_000), "min_community_size"),
     (dict(max_density=1.0), "max_density"),
     (dict(region_overlap=1.5), "region_overlap"),
+    (dict(group_core=1.0), "group_core"),
+    (dict(core_size=0.0), "core_size"),
     (dict(features="pca"), "features"),
     (dict(feature_sharing=-0.1), "feature_sharing"),
     (dict(train_fraction=0.6, val_fraction=0.5), "val_fraction"),

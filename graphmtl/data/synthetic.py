@@ -57,7 +57,6 @@ from graphmtl.data.splits import SplitConfig, stratified_task_splits
 from graphmtl.errors import GraphMTLError, check
 
 FEATURE_KINDS = ("planted", "structural", "none")
-_CORE_SIZE = 3  # a group's core holds this many times its mean community size
 
 
 @dataclass(frozen=True)
@@ -84,9 +83,10 @@ class SyntheticConfig:
         region_overlap: share of the extra memberships drawn from the whole graph instead of the
             group's own region, in ``[0, 1]`` (0: groups never share nodes beyond chance).
         group_core: share in ``[0, 1)`` of each community's seats filled (by weight) from its
-            group's core, the group's highest-weight nodes, three times as many as its mean
-            community size:
+            group's core (its highest-weight nodes, ``core_size`` times its mean community size):
             the knob for how strongly communities of one group overlap.
+        core_size: size of a group's core in units of its mean community size (``> 0``;
+            smaller cores make communities of a group overlap more).
         features: ``planted`` (group-signal features), ``structural``
             (:mod:`graphmtl.data.features`) or ``none`` (constant).
         feature_dim: width ``F`` of the planted (or structural) features.
@@ -116,6 +116,7 @@ class SyntheticConfig:
     background_degree: float = 3.0
     region_overlap: float = 0.1
     group_core: float = 0.3
+    core_size: float = 3.0
     features: str = "planted"
     feature_dim: int = 32
     feature_rank: int = 4
@@ -156,7 +157,9 @@ class SyntheticConfig:
         need(self.background_degree >= 0, "background_degree", "must be >= 0")
         need(0 <= self.region_overlap <= 1, "region_overlap", "must lie in [0, 1]")
         need(0 <= self.group_core < 1, "group_core", "must lie in [0, 1)")
-        need(self.features in FEATURE_KINDS, "features", f"must be one of {', '.join(FEATURE_KINDS)}")
+        need(self.core_size > 0, "core_size", "must be > 0")
+        need(self.features in FEATURE_KINDS, "features",
+             f"must be one of {', '.join(FEATURE_KINDS)}")
         need(self.feature_dim >= 1, "feature_dim", "must be >= 1")
         need(self.feature_rank >= 1, "feature_rank", "must be >= 1")
         need(0 <= self.feature_sharing <= 1, "feature_sharing", "must lie in [0, 1]")
@@ -426,7 +429,7 @@ def _draw_members(cfg: SyntheticConfig, rng: np.random.Generator, region: np.nda
     if core_seats.sum() > spare:
         core_seats = np.floor(core_seats * spare / core_seats.sum()).astype(np.int64)
     core = region[np.argsort(-weight[region], kind="stable")[
-        :max(int(np.ceil(_CORE_SIZE * sizes.mean())), 1)]]
+        :max(int(np.ceil(cfg.core_size * sizes.mean())), 1)]]
     core_members = core[_weighted_draw(rng, np.cumsum(weight[core]), int(core_seats.sum()))]
 
     rest = total - int(core_seats.sum())
