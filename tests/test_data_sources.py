@@ -5,7 +5,6 @@ import functools
 import gzip
 import hashlib
 import http.server
-import importlib.util
 import threading
 from pathlib import Path
 
@@ -195,8 +194,6 @@ def test_npz_path_spec(tmp_path):
 
 
 def test_synthetic_source_forwards_options():
-    if importlib.util.find_spec("graphmtl.data.synthetic") is None:
-        pytest.skip("graphmtl.data.synthetic (the generator) is not available")
     g = load_dataset("synthetic:num_nodes=400,num_tasks=6,num_groups=2,min_community_size=10")
     assert (g.num_nodes, g.num_tasks) == (400, 6)
     assert g.provenance["kind"] == "synthetic"
@@ -257,20 +254,8 @@ def test_offline_error_says_where_to_put_the_files(tmp_path, monkeypatch):
         "com-youtube.top5000.cmty.txt.gz into" in msg and str(tmp_path / "data" / "snap") in msg
 
 
-def test_synthetic_missing_generator_is_a_clear_error(monkeypatch):
-    import sys
-
-    monkeypatch.setitem(sys.modules, "graphmtl.data.synthetic", None)   # import now fails
-    with pytest.raises(GraphMTLError, match=r"synthetic: the generator \(graphmtl.data.synthetic\) "
-                                            r"is not available"):
-        load_dataset("synthetic", use_cache=False)
-
-
-def test_lazy_generator_exports():
-    if importlib.util.find_spec("graphmtl.data.synthetic") is None:
-        pytest.skip("graphmtl.data.synthetic (the generator) is not available")
+def test_generator_exports():
     import graphmtl.data as data
 
     assert data.SyntheticConfig.__name__ == "SyntheticConfig" and callable(data.make_planted_graph)
-    with pytest.raises(AttributeError):
-        data.not_a_thing
+    assert callable(data.planted_groups)

@@ -12,19 +12,9 @@ from graphmtl.data.ogb_proteins import load_ogbn_proteins
 from graphmtl.data.snap import SnapRecipe, load_snap
 from graphmtl.data.sources import DatasetSpec, load_dataset
 from graphmtl.data.splits import SplitConfig, stratified_task_splits
+from graphmtl.data.synthetic import SyntheticConfig, make_planted_graph, planted_groups
 
 __all__ = ["MultiTaskGraph", "SPLITS", "SplitConfig", "stratified_task_splits", "DataWarning",
            "FeatureConfig", "structural_features", "SnapRecipe", "load_snap",
            "load_blogcatalog", "load_deezer", "load_ogbn_proteins", "DatasetSpec",
-           "load_dataset", "SyntheticConfig", "make_planted_graph"]
-
-_LAZY = {"SyntheticConfig", "make_planted_graph", "planted_groups"}
-
-
-def __getattr__(name: str):
-    # The generator is imported on first use, so the rest of the data layer works without it.
-    if name in _LAZY:
-        from graphmtl.data import synthetic
-
-        return getattr(synthetic, name)
-    raise AttributeError(f"module 'graphmtl.data' has no attribute {name!r}")
+           "load_dataset", "SyntheticConfig", "make_planted_graph", "planted_groups"]

@@ -411,11 +411,8 @@ def _build(spec: DatasetSpec, sources: Mapping[str, Any], cache: Path | None) ->
 
         return load_ogbn_proteins(sources["root"], features, feature_cache=feature_cache)
     if spec.kind == "synthetic":
-        try:
-            from graphmtl.data.synthetic import SyntheticConfig, make_planted_graph
-        except ImportError as e:
-            raise GraphMTLError(f"synthetic: the generator (graphmtl.data.synthetic) is not "
-                                f"available ({e})") from None
+        from graphmtl.data.synthetic import SyntheticConfig, make_planted_graph
+
         graph = make_planted_graph(SyntheticConfig.from_strings(dict(spec.options)))
         graph.provenance = {**graph.provenance, "kind": "synthetic"}
         return graph

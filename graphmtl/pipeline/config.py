@@ -26,7 +26,7 @@ class AffinityConfig:
 
     num_subsets: int = 1000
     subset_size: int = 5
-    lam: float = 1e-2
+    lam: float = 1.0
     standardize: bool = True
     seed: int = 0
 
@@ -83,7 +83,10 @@ class PipelineConfig:
     data: str = "synthetic"
     data_root: str | None = None
     model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=40, patience=10))
+    # One torch thread per model: the models are small, the pair trainings already run in two
+    # processes, and intra-op threads on a busy 2-core machine slow training down many-fold.
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(epochs=40, patience=10, num_threads=1))
     projection: ProjectionConfig = field(
         default_factory=lambda: ProjectionConfig(dim=100, train_budget=2000, val_budget=1000))
     affinity: AffinityConfig = field(default_factory=AffinityConfig)
