@@ -55,10 +55,15 @@ def stratified_task_splits(y: torch.Tensor, labelled: torch.Tensor | None, confi
     lab_np = np.ones_like(y_np) if labelled is None else labelled.numpy()
     code = np.zeros((N, n), dtype=np.uint8)  # 0 unlabelled, 1 train, 2 val, 3 test
     rng = np.random.default_rng(config.seed)
+    rows = np.arange(N)[:, None]
     for lo in range(0, n, chunk):
         hi = min(n, lo + chunk)
-        keys = rng.random((N, hi - lo), dtype=np.float32)
-        yc, lc = y_np[:, lo:hi], lab_np[:, lo:hi]
+        # One independent random order of the nodes per task (O(N) per task, no sort); a member's
+        # rank is its position among its task's members of the same class in that order.
+        perm = rng.permuted(np.broadcast_to(rows, (N, hi - lo)), axis=0)
+        yc = np.take_along_axis(y_np[:, lo:hi], perm, axis=0)
+        lc = np.take_along_axis(lab_np[:, lo:hi], perm, axis=0)
+        part = np.zeros((N, hi - lo), dtype=np.uint8)
         for cls in (True, False):
             member = lc & (yc == cls)
             count = member.sum(0)                                     # [c]
@@ -72,12 +77,9 @@ def stratified_task_splits(y: torch.Tensor, labelled: torch.Tensor | None, confi
                     f"task {names[t]!r}: only {int(count[t - lo])} {what}, too few for a "
                     f"{config.train:g}/{config.val:g}/{1 - config.train - config.val:g} split "
                     "with at least one per split")
-            # Rank each member among its task's members by a random key: non-members sort last.
-            k = np.where(member, keys, np.float32(2.0))
-            rank = np.empty_like(k, dtype=np.int64)
-            order = np.argsort(k, axis=0, kind="stable")
-            np.put_along_axis(rank, order, np.arange(N)[:, None], axis=0)
-            part = np.where(rank < n_train, 1, np.where(rank < n_train + n_val, 2, 3))
-            code[:, lo:hi] = np.where(member, part, code[:, lo:hi])
+            rank = np.cumsum(member, axis=0) - 1
+            split = np.where(rank < n_train, 1, np.where(rank < n_train + n_val, 2, 3))
+            part = np.where(member, split, part).astype(np.uint8)
+        np.put_along_axis(code[:, lo:hi], perm, part, axis=0)
     code_t = torch.from_numpy(code)
     return code_t == 1, code_t == 2, code_t == 3
