@@ -9,8 +9,9 @@ from graphmtl.clustering import (TaskClustering, block_multipliers, dual_bound, 
                                  fill_empty, lambda_max, local_search, partition_matrix,
                                  partition_objective, planted_affinity, preprocess_affinity,
                                  random_partition, round_factor, solve_sdp_exact,
-                                 solve_sdp_lowrank, spectral_partition, spectral_start,
-                                 validate_affinity)
+                                 solve_sdp_admm, solve_sdp_lowrank, spectral_partition,
+                                 spectral_start, validate_affinity, project_affine, edge_k,
+                                 double_center)
 from graphmtl.errors import GraphMTLError
 
 
@@ -141,6 +142,54 @@ def test_lowrank_warm_start_and_spectral_start(planted):
     assert warm.iterations <= cold.iterations
 
 
+def test_project_affine():
+    rng = np.random.default_rng(0)
+    M = rng.standard_normal((12, 12))
+    M = M + M.T
+    X = project_affine(M, 4)
+    np.testing.assert_allclose(X.sum(1), 1.0, atol=1e-12)
+    assert np.trace(X) == pytest.approx(4.0)
+    # Idempotent, and M - X lies in the normal space {a 1^T + 1 a^T + b I}: orthogonal to
+    # any direction D inside the affine set's tangent space (D 1 = 0, tr D = 0).
+    np.testing.assert_allclose(project_affine(X, 4), X, atol=1e-12)
+    D = rng.standard_normal((12, 12))
+    D = D + D.T
+    D = project_affine(D, 0) - project_affine(np.zeros((12, 12)), 0)
+    assert abs(float(((M - X) * D).sum())) < 1e-9
+
+
+@pytest.fixture(scope="module")
+def noisy():
+    # Noise where the SDP optimum is no partition (rank >> k): the nonnegative factorisation
+    # falls short, ADMM must not.
+    A, labels = planted_affinity(80, 4, noise=1.5 * 20 / (2 * np.sqrt(80)), seed=5)
+    A = preprocess_affinity(A)
+    return A, 4, solve_sdp_exact(A, 4, eps_abs=1e-6, eps_rel=1e-6)
+
+
+def test_admm_matches_scs_on_noisy_instance(noisy):
+    A, k, ex = noisy
+    ad = solve_sdp_admm(A, k, gap_tol=1e-3)
+    assert ad.status == "converged"
+    assert ad.objective == pytest.approx(ex.objective, rel=2e-3)
+    # The certificate is a valid and tight upper bound.
+    assert ex.objective * (1 - 1e-4) <= ad.info["upper_bound"] <= ex.objective * (1 + 2e-3)
+    assert ad.residuals["row_sum"] < 1e-8 and ad.residuals["min_eig"] > -1e-3
+
+
+def test_estimator_polishes_noisy_lowrank(noisy):
+    A, k, ex = noisy
+    plain = TaskClustering(k, solver="lowrank", polish="never", transform="none").fit(A)
+    pol = TaskClustering(k, solver="lowrank", transform="none").fit(A)
+    assert plain.solver_ == "lowrank" and pol.solver_ == "lowrank+admm"
+    assert pol.sdp_objective_ >= 0.995 * ex.objective
+    assert pol.sdp_objective_ >= plain.sdp_objective_
+    assert pol.gap_ < 5e-3 and len(np.unique(pol.labels_)) == k
+    again = TaskClustering(k, solver="lowrank", transform="none").fit(A)
+    np.testing.assert_array_equal(again.labels_, pol.labels_)
+    assert again.sdp_objective_ == pol.sdp_objective_
+
+
 # -- rounding -------------------------------------------------------------------------------
 @pytest.mark.parametrize("seed", range(8))
 def test_rounding_gives_exactly_k_nonempty_groups(seed):
@@ -195,10 +244,28 @@ def test_closed_form_k1_and_kn():
 
 def test_auto_k_recovers_planted():
     A, labels = planted_affinity(90, 6, noise=0.6, seed=2)
-    model = TaskClustering("auto", solver="lowrank", k_range=(2, 10)).fit(A)
-    assert model.n_clusters_ == 6
+    model = TaskClustering("auto", solver="lowrank", k_range=(2, 10), k_select="elbow").fit(A)
+    assert model.n_clusters_ == 6 and model.k_selection_["method"] == "elbow"
     assert [s["k"] for s in model.sweep_] == list(range(1, 12))
     assert adjusted_rand_score(labels, model.labels_) >= 0.9
+
+
+def test_edge_k_counts_planted_groups_and_ignores_offsets():
+    # Unequal groups, task offsets (a_i + a_j), arbitrary units: k from the eigenvalue edge.
+    A, labels = planted_affinity(200, 8, noise=0.7 * 25 / (2 * np.sqrt(200)), seed=0,
+                                 balanced=True, scale=0.3, shift=2.0)
+    a = np.random.default_rng(0).standard_normal(200)
+    A_off = A + a[:, None] + a[None, :]
+    k, info = edge_k(preprocess_affinity(A_off), 2, 20)
+    assert k == 8 and info["eigenvalues"][6] > info["edge"] > info["eigenvalues"][7]
+    # Offsets change no feasible objective, and double-centring removes them exactly.
+    np.testing.assert_allclose(double_center(A_off), double_center(A), atol=1e-9)
+    model = TaskClustering("auto", solver="lowrank").fit(A_off)
+    assert model.n_clusters_ == 8 and model.k_selection_["method"] == "edge"
+    assert adjusted_rand_score(labels, model.labels_) >= 0.9
+    # Pure noise: no eigenvalue above the edge -> the smallest k of the range.
+    E = planted_affinity(200, 1, noise=1.0, seed=1)[0]
+    assert edge_k(preprocess_affinity(E), 2, 20)[0] == 2
 
 
 def test_elbow_k():

@@ -20,10 +20,15 @@ def register(subparsers) -> None:
                    "one array or an array named 'affinity'/'T')")
     p.add_argument("--k", required=True, help="number of groups, or 'auto'")
     p.add_argument("--out", required=True, help="output groups.json (written atomically)")
-    p.add_argument("--solver", default="auto", choices=["auto", "exact", "lowrank"])
+    p.add_argument("--solver", default="auto", choices=["auto", "exact", "lowrank", "admm"])
+    p.add_argument("--polish", default="auto", choices=["auto", "always", "never"],
+                   help="lowrank: polish with ADMM when its X is not a partition (n <= 700)")
+    p.add_argument("--k-select", default="edge", choices=["edge", "elbow"],
+                   help="criterion for --k auto: eigenvalues above the noise edge (default) or "
+                        "the elbow of the SDP objective over a sweep")
     p.add_argument("--task-names", help="text file with one task name per line")
     p.add_argument("--k-range", nargs=2, type=int, metavar=("KMIN", "KMAX"),
-                   help="sweep for --k auto (default 2..min(n-1, 20))")
+                   help="range of k for --k auto (default 2..min(n-1, 20))")
     p.add_argument("--transform", default="standardize", choices=["standardize", "exp", "none"])
     p.add_argument("--diagonal", default="zero", choices=["zero", "keep"])
     p.add_argument("--sym-tol", type=float, default=1e-6)
@@ -76,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
         check(1 <= k <= n, f"--k: need 1 <= k <= n = {n}, got {k}")
     model = TaskClustering(k, solver=args.solver, k_range=tuple(args.k_range) if args.k_range
                            else None, transform=args.transform, diagonal=args.diagonal,
-                           sym_tol=args.sym_tol, random_state=args.seed).fit(A)
+                           sym_tol=args.sym_tol, random_state=args.seed, polish=args.polish,
+                           k_select=args.k_select).fit(A)
     groups = model.groups(names)
     out = {
         "n_tasks": n, "k": model.n_clusters_, "solver": model.solver_,
@@ -84,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         "sdp_objective": model.sdp_objective_, "rounded_objective": model.rounded_objective_,
         "upper_bound": model.upper_bound_, "gap": model.gap_, "residuals": model.residuals_,
         "timings_s": model.timings_, "sweep": model.sweep_,
+        "k_selection": model.k_selection_,
         "preprocess": {"transform": args.transform, "diagonal": args.diagonal},
         "affinity_file": str(args.affinity),
     }

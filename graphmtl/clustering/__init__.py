@@ -17,13 +17,14 @@ from graphmtl.clustering.rounding import fill_empty, local_search, round_factor
 from graphmtl.clustering.sdp_admm import project_affine, solve_sdp_admm
 from graphmtl.clustering.sdp_exact import solve_sdp_exact
 from graphmtl.clustering.sdp_lowrank import default_rank, solve_sdp_lowrank, spectral_start
-from graphmtl.clustering.select_k import elbow_k
+from graphmtl.clustering.select_k import double_center, edge_k, elbow_k
 from graphmtl.clustering.synthetic import planted_affinity
 
 __all__ = [
     "TaskClustering", "SDPResult", "preprocess_affinity", "validate_affinity",
     "solve_sdp_exact", "solve_sdp_lowrank", "solve_sdp_admm", "project_affine", "default_rank", "spectral_start",
-    "round_factor", "fill_empty", "local_search", "elbow_k", "dual_bound", "block_multipliers",
+    "round_factor", "fill_empty", "local_search", "elbow_k", "edge_k", "double_center",
+    "dual_bound", "block_multipliers",
     "lambda_max", "partition_objective", "partition_matrix", "spectral_partition",
     "random_partition", "planted_affinity",
 ]

@@ -15,11 +15,12 @@ from graphmtl.clustering.rounding import local_search, round_factor
 from graphmtl.clustering.sdp_admm import solve_sdp_admm
 from graphmtl.clustering.sdp_exact import solve_sdp_exact
 from graphmtl.clustering.sdp_lowrank import solve_sdp_lowrank
-from graphmtl.clustering.select_k import elbow_k
+from graphmtl.clustering.select_k import edge_k, elbow_k
 from graphmtl.errors import check
 
 SOLVERS = ("auto", "exact", "lowrank", "admm")
 POLISH = ("auto", "always", "never")
+K_SELECT = ("edge", "elbow")
 
 
 class TaskClustering:
@@ -42,8 +43,15 @@ class TaskClustering:
     ``n <= polish_max_n``, which reaches the SDP optimum with a tight certified bound.
     ``"always"`` polishes whenever the gap exceeds ``gap_tol``, ``"never"`` never.
 
-    With ``n_clusters="auto"`` every k in ``k_range`` (default ``2..min(n - 1, 20)``) plus its
-    neighbours is solved and k is chosen by :func:`elbow_k` on the SDP objectives.
+    With ``n_clusters="auto"`` k in ``k_range`` (default ``2..min(n - 1, 20)``) is chosen by
+    ``k_select``: ``"edge"`` (default, :func:`edge_k`): 1 + the number of eigenvalues of the
+    double-centred affinity above the estimated noise edge ``2 s sqrt(n)`` -- one eigensolve, then
+    one SDP at that k; or ``"elbow"`` (:func:`elbow_k`): every k of the range plus its neighbours
+    is solved (low-rank sweeps warm-start each k from the previous one) and k is the sharpest bend
+    of the SDP objective. On planted groups of unequal sizes the elbow picked k = 2 in most cases
+    (the first split of the two largest groups dominates the curvature) while the edge count
+    recovered k exactly for equal groups up to noise 1.0 and under-counted only groups too small
+    to rise above the noise (see ``experiments/results/bench_clustering.md``).
 
     Attributes (after ``fit``):
         labels_: ``[n]`` int64 group of each task, values ``0..k-1``, all used.
@@ -55,7 +63,9 @@ class TaskClustering:
         residuals_: primal feasibility residuals of the SDP solution.
         X_: ``[n, n]`` SDP matrix (exact solver) or None; V_: ``[n, r]`` factor.
         affinity_: ``[n, n]`` the preprocessed affinity.
-        sweep_: list of ``{"k", "sdp_objective", "seconds"}`` (auto only), else [].
+        sweep_: list of ``{"k", "sdp_objective", "seconds"}`` (auto with "elbow"), else [].
+        k_selection_: ``{"method", "eigenvalues", "edge", "noise_std"}`` (auto with "edge"),
+            ``{"method": "elbow"}`` or ``{"method": "given"}``.
         solver_: "exact", "lowrank", "lowrank+admm" (polished), "admm" or "closed_form";
         timings_: seconds per stage.
     """
@@ -67,7 +77,8 @@ class TaskClustering:
                  rank: int | None = None, tol: float = 1e-3, n_init: int = 10,
                  refine: bool = True, certify: bool = True, random_state: int = 0,
                  polish: str = "auto", gap_tol: float = 5e-3, polish_max_n: int = 700,
-                 polish_max_iters: int = 3000, threads: int | None = 1):
+                 polish_max_iters: int = 3000, threads: int | None = 1,
+                 k_select: str = "edge"):
         self.n_clusters = n_clusters
         self.solver = solver
         self.k_range = k_range
@@ -89,6 +100,7 @@ class TaskClustering:
         self.polish_max_n = polish_max_n
         self.polish_max_iters = polish_max_iters
         self.threads = threads
+        self.k_select = k_select
 
     # -- helpers ---------------------------------------------------------------------------
     def _solve(self, A: np.ndarray, k: int, solver: str, warm: SDPResult | None = None
@@ -126,6 +138,8 @@ class TaskClustering:
                   f"n_clusters: need an integer 1 <= k <= n = {n}, got {self.n_clusters!r}")
         check(self.tol > 0 and self.eps > 0 and self.gap_tol > 0, "tol/eps/gap_tol: must be > 0")
         check(self.polish in POLISH, f"polish: expected one of {POLISH}, got {self.polish!r}")
+        check(self.k_select in K_SELECT,
+              f"k_select: expected one of {K_SELECT}, got {self.k_select!r}")
         if self.solver != "auto":
             return self.solver
         return "exact" if n <= self.exact_max_n else "lowrank"
@@ -149,10 +163,17 @@ class TaskClustering:
 
         t = time.perf_counter()
         self.sweep_ = []
+        self.k_selection_ = {"method": "given"}
         if self.n_clusters == "auto":
             lo, hi = self.k_range if self.k_range is not None else (2, min(n - 1, 20))
             check(1 <= lo < hi <= n and hi - lo >= 1,
                   f"k_range: need 1 <= k_min < k_max <= n = {n}, got {self.k_range}")
+        if self.n_clusters == "auto" and self.k_select == "edge":
+            k, info = edge_k(A, lo, hi, seed=self.random_state)
+            self.k_selection_ = {"method": "edge", **info}
+            res = self._solve(A, k, solver)
+        elif self.n_clusters == "auto":
+            self.k_selection_ = {"method": "elbow"}
             results = {}
             prev = None
             for k in range(max(1, lo - 1), min(n, hi + 1) + 1):
