@@ -134,6 +134,50 @@ def write_md(path: Path, meta: dict, rows: list[dict]) -> None:
         tmp.write_text("\n".join(lines))
 
 
+def bench_auto_k(out: str, seeds=(0,)) -> None:
+    """auto-k criteria on planted groups with task offsets, equal vs unequal sizes."""
+    rows = []
+    meta = {"command": " ".join([Path(sys.executable).name, *sys.argv]),
+            "load_before": [round(x, 2) for x in os.getloadavg()]}
+    for n, k0 in ((30, 5), (100, 6), (200, 8)):
+        for nu in (0.4, 0.7, 1.0):
+            for balanced in (True, False):
+                for seed in seeds:
+                    noise = nu * (n / k0) / (2 * np.sqrt(n))
+                    A, labels = planted_affinity(n, k0, noise, seed=seed, balanced=balanced,
+                                                 scale=0.3, shift=2.0)
+                    a = np.random.default_rng(seed).standard_normal(n) * noise
+                    A = A + a[:, None] + a[None, :]        # per-task offsets
+                    row = {"n": n, "k0": k0, "nu": nu, "balanced": balanced, "seed": seed,
+                           "sizes": sorted(np.bincount(labels).tolist())}
+                    for crit in ("edge", "elbow"):
+                        t = time.perf_counter()
+                        m = TaskClustering("auto", solver="lowrank", polish="never",
+                                           k_select=crit).fit(A)
+                        row[crit] = {"k": m.n_clusters_, "ari": adjusted_rand_score(labels, m.labels_),
+                                     "seconds": time.perf_counter() - t}
+                    rows.append(row)
+                    print(row, flush=True)
+    meta["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    atomic_write_json(out + ".json", {"meta": meta, "rows": rows})
+    lines = ["# bench_clustering: choosing k", "", f"Command: `{meta['command']}`", "",
+             f"Load average before/after: {meta['load_before']} / {meta['load_after']}.", "",
+             "Planted groups (equal sizes, or Dirichlet(2) sizes with >= 2 per group) plus "
+             "per-task offsets a_i + a_j, k_range 2..min(n-1, 20), low-rank solver.", "",
+             "| n | k0 | nu | sizes | edge k | edge ARI | edge s | elbow k | elbow ARI | elbow s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        e, b = r["edge"], r["elbow"]
+        lines.append(f"| {r['n']} | {r['k0']} | {r['nu']} | {r['sizes']} | {e['k']} | "
+                     f"{e['ari']:.3f} | {e['seconds']:.1f} | {b['k']} | {b['ari']:.3f} | "
+                     f"{b['seconds']:.1f} |")
+    ok = {c: sum(r[c]["k"] == r["k0"] for r in rows) for c in ("edge", "elbow")}
+    lines += ["", f"k recovered exactly: edge {ok['edge']}/{len(rows)}, elbow "
+              f"{ok['elbow']}/{len(rows)}.", ""]
+    with atomic_path(Path(out + ".md")) as tmp:
+        tmp.write_text("\n".join(lines))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[100, 200, 500, 1000, 2000])
@@ -143,7 +187,12 @@ def main(argv=None) -> int:
     p.add_argument("--affinity", help="real affinity .npy (hook for the estimator's output)")
     p.add_argument("--k", type=int, default=20)
     p.add_argument("--out", default=str(RESULTS / "bench_clustering"))
+    p.add_argument("--auto-k", action="store_true",
+                   help="benchmark the auto-k criteria instead (writes <out>_autok.json/md)")
     args = p.parse_args(argv)
+    if args.auto_k:
+        bench_auto_k(args.out + "_autok")
+        return 0
     meta = {"command": " ".join([Path(sys.executable).name, *sys.argv]),
             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
             "load_before": [round(x, 2) for x in os.getloadavg()]}
