@@ -98,7 +98,7 @@ def write(out: Path, records: dict, args: argparse.Namespace) -> None:
             f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
             for k, v in vars(args).items() if k not in ("runs", "out")),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores", "runs": runs})
-    lines = ["## Paper-style experiments: grouped MTL vs all-task MTL (test macro-F1, %)", "",
+    lines = ["# Paper-style experiments: grouped MTL vs all-task MTL (test macro-F1, %)", "",
              "Command: `.venv/bin/python experiments/paper_experiments.py "
              + " ".join(f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
                         for k, v in vars(args).items() if k not in ("runs", "out")) + "`", "",
