@@ -15,13 +15,7 @@ from graphmtl.affinity import (BatchedSubsetSolver, GradTAGEnsemble, GradTAGEsti
 from graphmtl.errors import GraphMTLError
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny problems: OpenMP start-up dominates, and the CI cores are shared.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _rows(n=8, d=10, lo=30, hi=70, seed=0, f0_shift=-1.0, weights=True, zero_f0=False):

@@ -14,12 +14,7 @@ from graphmtl.projection.store import StoreWriter
 from graphmtl.training import TrainConfig, Trainer
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _graph(N=120, n=4, seed=0):

@@ -8,12 +8,7 @@ from graphmtl.affinity import write_synthetic_store
 from graphmtl.cli import main
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_affinity_cli_writes_matrix_and_summary(tmp_path, capsys):
