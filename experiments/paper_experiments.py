@@ -87,21 +87,28 @@ def main() -> None:
                 "end_to_end_seconds": sum(stages.get(s, 0.0) for s in (
                     "data", "base", "projection", "affinity", "clustering", "groups")),
                 "wall_seconds_this_call": time.perf_counter() - start,
+                "command": command_line(args, dataset, seed),
                 "loadavg": os.getloadavg()}
             write(out, records, args)
+
+
+def command_line(args: argparse.Namespace, dataset: str, seed: int) -> str:
+    """The command that (re)produces one dataset/seed run with these settings."""
+    opts = {**vars(args), "datasets": [dataset], "seeds": [seed]}
+    return ".venv/bin/python experiments/paper_experiments.py " + " ".join(
+        f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
+        for k, v in opts.items() if k not in ("runs", "out"))
 
 
 def write(out: Path, records: dict, args: argparse.Namespace) -> None:
     runs = sorted(records.values(), key=lambda r: (r["dataset"], r["seed"]))
     atomic_write_json(out.with_suffix(".json"), {
-        "command": "python experiments/paper_experiments.py " + " ".join(
-            f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
-            for k, v in vars(args).items() if k not in ("runs", "out")),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores", "runs": runs})
+    commands = [r.get("command") or command_line(args, r["dataset"], r["seed"]) for r in runs]
     lines = ["# Paper-style experiments: grouped MTL vs all-task MTL (test macro-F1, %)", "",
-             "Command: `.venv/bin/python experiments/paper_experiments.py "
-             + " ".join(f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
-                        for k, v in vars(args).items() if k not in ("runs", "out")) + "`", "",
+             "Commands (one per dataset and seed; each run's full config is in the JSON):", ""]
+    lines += [f"- `{c}`" for c in commands] + [""]
+    lines += [
              "| dataset | seeds | Grad-TAG groups | all tasks, one model | pairwise-affinity groups "
              "| random groups | Grad-TAG − all-task | Grad-TAG grouping cost | pairwise cost "
              "(all pairs) | end-to-end (Grad-TAG, incl. group training) |",
