@@ -102,3 +102,10 @@ def test_summary_counts():
     s = g.summary()
     assert s["nodes"] == 200 and s["tasks"] == 4 and s["edges"] == 300 and s["features"] == 8
     assert s["train_rows"]["total"] == int(g.train_mask.sum())
+
+
+def test_preview_shortens_long_lists():
+    from graphmtl.utils.text import preview
+
+    assert preview(["a", "b"]) == "a, b"
+    assert preview(list("abcdefg"), k=3) == "a, b, c, ... (7 in all)"

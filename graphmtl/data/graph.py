@@ -13,6 +13,7 @@ import torch
 
 from graphmtl.errors import GraphMTLError, check
 from graphmtl.utils.io import atomic_path
+from graphmtl.utils.text import preview
 
 SPLITS = ("train", "val", "test")
 _FORMAT_VERSION = 1
@@ -94,7 +95,7 @@ class MultiTaskGraph:
                 elif t.lstrip("-").isdigit() and 0 <= int(t) < self.num_tasks:
                     index.append(int(t))
                 else:
-                    raise GraphMTLError(f"task {t!r}: unknown (known: {_preview(self.task_names)})")
+                    raise GraphMTLError(f"task {t!r}: unknown (known: {preview(self.task_names)})")
         check(len(index) > 0, "tasks: the task selection is empty")
         dup = {i for i in index if index.count(i) > 1}
         check(not dup, f"task {self.task_names[min(dup)] if dup else ''}: listed more than once")
@@ -203,8 +204,3 @@ class MultiTaskGraph:
                    y=torch.from_numpy(y), train_mask=split == 1, val_mask=split == 2,
                    test_mask=split == 3, task_names=list(meta["task_names"]),
                    provenance=meta["provenance"])
-
-
-def _preview(names: Sequence[str], k: int = 5) -> str:
-    head = ", ".join(names[:k])
-    return head + (f", ... ({len(names)} in all)" if len(names) > k else "")

@@ -31,6 +31,7 @@ from graphmtl.training.loader import (graph_digest, hop_counts, inference_loader
                                       node_inputs)
 from graphmtl.training.loss import masked_bce
 from graphmtl.training.metrics import TaskMetrics, compute_metrics
+from graphmtl.utils.text import preview
 
 BEST_NAME = "model.pt"   # best weights (what later stages load)
 LAST_NAME = "last.pt"    # last epoch + optimizer + bookkeeping (what --resume loads)
@@ -198,7 +199,7 @@ class Trainer:
             # Gathered per batch by seed id: float so the loss is one fused masked reduction.
             y_f, train_f = y.float(), train_mask.float()
             seeds = train_mask.any(1).nonzero().flatten()
-            check(len(seeds) > 0, f"tasks {_preview(names)}: no training labels")
+            check(len(seeds) > 0, f"tasks {preview(names, k=3)}: no training labels")
             val_nodes = val_mask.any(1).nonzero().flatten()
             pairs_per_epoch = int(train_mask.sum())
             fanouts = list(tc.fanouts) if mc.uses_message_passing else None
@@ -315,8 +316,8 @@ class Trainer:
         check(ckpt.data_hash == data_hash,
               f"{path}: was trained on different data (hash {ckpt.data_hash} != {data_hash})")
         check(ckpt.task_names == names,
-              f"{path}: was trained on other tasks ({_preview(ckpt.task_names)}) than selected "
-              f"({_preview(names)})")
+              f"{path}: was trained on other tasks ({preview(ckpt.task_names, k=3)}) than selected "
+              f"({preview(names, k=3)})")
         check(ckpt.model_config == self.model_config,
               f"{path}: model config differs ({ckpt.model_config} vs {self.model_config})")
         old = {k: v for k, v in (ckpt.train_config.to_dict() if ckpt.train_config else {}).items()
@@ -363,7 +364,7 @@ def warm_start(model: MultiTaskGNN, ckpt: Checkpoint, task_names: Sequence[str],
     pos = {n: i for i, n in enumerate(ckpt.task_names)}
     missing = [n for n in task_names if n not in pos]
     check(not missing, f"init_from: task {missing[0] if missing else ''!r} is not among the "
-                       f"checkpoint's {len(pos)} tasks ({_preview(ckpt.task_names)})")
+                       f"checkpoint's {len(pos)} tasks ({preview(ckpt.task_names, k=3)})")
     rows = torch.tensor([pos[n] for n in task_names], dtype=torch.long)
     with torch.no_grad():
         model.encoder.load_state_dict(ckpt.model.encoder.state_dict())
@@ -377,8 +378,3 @@ def _progress(it, enabled: bool, **kw):
     from tqdm.auto import tqdm
 
     return tqdm(it, desc="train", unit="epoch", dynamic_ncols=True, leave=False, **kw)
-
-
-def _preview(names: Sequence[str], k: int = 3) -> str:
-    s = ", ".join(map(str, names[:k]))
-    return s + (f", ... ({len(names)} in all)" if len(names) > k else "")
