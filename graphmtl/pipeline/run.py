@@ -8,7 +8,6 @@ change and a killed run resumes.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -159,7 +158,7 @@ def run_pipeline(config: PipelineConfig, run_dir: str | Path, *, quiet: bool = F
     k = int(rec_cl.outputs["k"])
 
     # -------------------------------------------------------------------------- group models
-    def groups_stage_for(labels_path: Path, key_name: str):
+    def groups_stage_for(labels_path: Path):
         def stage(d: Path) -> dict:
             labels = np.array(read_json(labels_path)["labels"])
             res = train_group_models(graph, labels, mc, tc, d / "models", progress=progress)
@@ -170,7 +169,7 @@ def run_pipeline(config: PipelineConfig, run_dir: str | Path, *, quiet: bool = F
 
     _log(f"group models: {k} groups", quiet)
     rec_groups = run.run("groups", {"clustering": rec_cl.key, **model_keys},
-                         groups_stage_for(run.path / "clustering" / "groups.json", "groups"))
+                         groups_stage_for(run.path / "clustering" / "groups.json"))
 
     methods: list[MethodResult] = []
     f1, auc = _load_metrics(run.path / "groups" / "test_metrics.json", names)
@@ -206,8 +205,8 @@ def run_pipeline(config: PipelineConfig, run_dir: str | Path, *, quiet: bool = F
             labels, info = cluster(A, k)
             cluster_s = time.perf_counter() - t0
             atomic_write_json(d / "groups.json", {"labels": labels.tolist(), **info})
-            # Work of one pair training, summed over workers; full cost extrapolated per pair.
-            per_pair = float(scores.seconds[n:].mean()) if num_pairs else float("nan")
+            # Work of one pair training in its worker; the full cost is extrapolated per pair.
+            per_pair = float(scores.seconds[n:].mean())
             full = (train_s if num_pairs is None else
                     train_s * (total_pairs + n) / (num_pairs + n))
             return {"pairs_trained": int(M.shape[0] - n), "pairs_total": total_pairs,
@@ -218,7 +217,7 @@ def run_pipeline(config: PipelineConfig, run_dir: str | Path, *, quiet: bool = F
         rec_pw = run.run("pairwise", {"data": rec_data.key, **model_keys, "k": k,
                                       "pairs": num_pairs, "seed": cfg.seed}, pairwise_stage)
         rec_pw_groups = run.run("pairwise_groups", {"pairwise": rec_pw.key, **model_keys},
-                                groups_stage_for(run.path / "pairwise" / "groups.json", "pw"))
+                                groups_stage_for(run.path / "pairwise" / "groups.json"))
         f1, auc = _load_metrics(run.path / "pairwise_groups" / "test_metrics.json", names)
         o = rec_pw.outputs
         sampled = o["pairs_trained"] < o["pairs_total"]
@@ -240,7 +239,7 @@ def run_pipeline(config: PipelineConfig, run_dir: str | Path, *, quiet: bool = F
 
         rec_rand = run.run("random", {"clustering": rec_cl.key, "seed": cfg.seed}, random_stage)
         rec_rand_groups = run.run("random_groups", {"random": rec_rand.key, **model_keys},
-                                  groups_stage_for(run.path / "random" / "groups.json", "rand"))
+                                  groups_stage_for(run.path / "random" / "groups.json"))
         f1, auc = _load_metrics(run.path / "random_groups" / "test_metrics.json", names)
         methods.append(MethodResult("Random groups (same sizes)",
                                     np.array(read_json(run.path / "random" / "groups.json")
@@ -255,7 +254,7 @@ def run_pipeline(config: PipelineConfig, run_dir: str | Path, *, quiet: bool = F
 
         run.run("single_task", {"n": n}, stl_stage)
         rec_stl = run.run("single_task_models", {"data": rec_data.key, **model_keys},
-                          groups_stage_for(run.path / "single_task" / "groups.json", "stl"))
+                          groups_stage_for(run.path / "single_task" / "groups.json"))
         f1, auc = _load_metrics(run.path / "single_task_models" / "test_metrics.json", names)
         methods.append(MethodResult("One model per task", np.arange(n), f1, auc,
                                     train_seconds=rec_stl.outputs["seconds"], note="no grouping"))

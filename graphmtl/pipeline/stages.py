@@ -65,11 +65,6 @@ class RunDirectory:
         self.executed: list[str] = []
         self._save()
 
-    def stage_dir(self, name: str) -> Path:
-        d = self.path / name
-        d.mkdir(parents=True, exist_ok=True)
-        return d
-
     def run(self, name: str, inputs: dict[str, Any], fn: Callable[[Path], dict[str, Any]],
             ) -> StageRecord:
         """Run stage ``name`` unless its recorded key equals the key of ``inputs``.
@@ -79,12 +74,12 @@ class RunDirectory:
         """
         key = stable_hash(inputs)
         done = self.stages.get(name)
-        if done is not None and done.key == key and (self.path / name / ".done").is_file():
+        if done is not None and done.key == key and self._marker(name).is_file():
             return done
         stage_dir = self.path / name
         if done is not None and done.key != key and stage_dir.exists():
             shutil.rmtree(stage_dir)  # inputs changed: stale partial work must not be resumed
-        (self.path / name).mkdir(parents=True, exist_ok=True)
+        stage_dir.mkdir(parents=True, exist_ok=True)
         self._marker(name).unlink(missing_ok=True)
         self.stages[name] = StageRecord(key=key, seconds=None)
         self._save()
