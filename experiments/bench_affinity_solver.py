@@ -19,7 +19,6 @@ before the batched solve, half after).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource

@@ -107,7 +107,7 @@ def bench_one(A, k, labels, exact: bool, seed: int) -> list[dict]:
 
 
 def write_md(path: Path, meta: dict, rows: list[dict]) -> None:
-    lines = [f"# bench_clustering", "", f"Command: `{meta['command']}`", "",
+    lines = ["# bench_clustering", "", f"Command: `{meta['command']}`", "",
              f"Machine: {meta['machine']}; load average before/after: {meta['load_before']} / "
              f"{meta['load_after']} (other helpers' jobs share the 2 cores; timings are inflated "
              "accordingly).", "",

@@ -15,7 +15,6 @@ import json
 import os
 import platform
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -124,7 +123,6 @@ def write(out: Path, records: dict, args: argparse.Namespace) -> None:
             m, s = stat(name)
             return "–" if np.isnan(m) else f"{m:.2f} ± {s:.2f}"
 
-        gt, allm = stat("Grad-TAG"), stat("All tasks")
         diff = [100 * (a["macro_f1"] - b["macro_f1"]) for r in rs for a in r["methods"]
                 for b in r["methods"] if a["name"].startswith("Grad-TAG")
                 and b["name"].startswith("All tasks")]

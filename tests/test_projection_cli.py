@@ -5,7 +5,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from graphmtl.cli import main
 from graphmtl.projection import ProjectionStore

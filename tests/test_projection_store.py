@@ -121,7 +121,7 @@ def test_resume_in_process_is_bit_identical(tmp_path):
     model = small_model(graph, "gat")
     cfg = ProjectionConfig(dim=5, batch_size=8, fanouts=(3, 2), train_budget=12)
     proj = GradientProjector(cfg)
-    ref = proj.project(model, graph, tmp_path / "ref", progress=False)
+    proj.project(model, graph, tmp_path / "ref", progress=False)
     assert proj.project(model, graph, tmp_path / "cut", progress=False, stop_after=3) is None
     prog = json.loads((tmp_path / "cut" / "progress.json").read_text())
     assert prog["batches_done"] == 3 < prog["num_batches"]

@@ -32,7 +32,7 @@ from torch import nn
 from torch.func import functional_call, jvp, vmap
 
 from graphmtl.errors import GraphMTLError, check
-from graphmtl.projection.directions import Directions, select_parameters
+from graphmtl.projection.directions import Directions
 from graphmtl.projection.store import STORE_SPLITS, ProjectionStore, StoreWriter
 from graphmtl.utils.io import atomic_write_json, read_json, stable_hash
 
