@@ -70,9 +70,6 @@ def main() -> None:
         raise SystemExit(f"skipped: {DATA_ROOT} (the shared SNAP files) is absent")
 
     out = Path(args.out)
-    previous = json.loads(out.with_suffix(".json").read_text()) if out.with_suffix(
-        ".json").is_file() else {}
-    records = {(r["dataset"], r["seed"]): r for r in previous.get("runs", [])}
     for dataset in args.datasets:
         for seed in args.seeds:
             cfg = config_for(dataset, seed, args)
@@ -80,14 +77,14 @@ def main() -> None:
             result = run_pipeline(cfg, Path(args.runs) / f"{dataset}-seed{seed}")
             summary = json.loads((result.run_dir / "summary.json").read_text())
             stages = summary["stage_seconds"]
-            records[(dataset, seed)] = {
+            records = {(dataset, seed): {
                 "dataset": dataset, "seed": seed, "config": cfg.to_dict(),
                 "methods": summary["methods"], "stage_seconds": stages,
                 "end_to_end_seconds": sum(stages.get(s, 0.0) for s in (
                     "data", "base", "projection", "affinity", "clustering", "groups")),
                 "wall_seconds_this_call": time.perf_counter() - start,
                 "command": command_line(args, dataset, seed),
-                "loadavg": os.getloadavg()}
+                "loadavg": os.getloadavg()}}
             write(out, records, args)
 
 
@@ -100,6 +97,11 @@ def command_line(args: argparse.Namespace, dataset: str, seed: int) -> str:
 
 
 def write(out: Path, records: dict, args: argparse.Namespace) -> None:
+    # Re-read just before writing: several invocations (one per core) may add runs to the same
+    # results file, and each must keep the runs the others finished meanwhile.
+    if out.with_suffix(".json").is_file():
+        on_disk = json.loads(out.with_suffix(".json").read_text()).get("runs", [])
+        records = {**{(r["dataset"], r["seed"]): r for r in on_disk}, **records}
     runs = sorted(records.values(), key=lambda r: (r["dataset"], r["seed"]))
     atomic_write_json(out.with_suffix(".json"), {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores", "runs": runs})
