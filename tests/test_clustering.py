@@ -11,7 +11,7 @@ from graphmtl.clustering import (TaskClustering, block_multipliers, dual_bound, 
                                  random_partition, round_factor, solve_sdp_exact,
                                  solve_sdp_admm, solve_sdp_lowrank, spectral_partition,
                                  spectral_start, validate_affinity, project_affine, edge_k,
-                                 double_center)
+                                 double_center, partition_multipliers)
 from graphmtl.errors import GraphMTLError
 
 
@@ -111,6 +111,30 @@ def test_dual_bound_valid_for_any_multipliers(planted):
     N = block_multipliers(A, rng.standard_normal(len(A)), labels)
     assert np.all(N >= 0) and np.allclose(N, N.T)
     assert np.all(N[labels[:, None] == labels[None, :]] == 0)
+
+
+def test_partition_multipliers_certify_a_well_separated_partition():
+    # Low noise, n = 700 (Lanczos path of lambda_max): the partition solves the SDP and its
+    # complementary-slackness multipliers prove it.
+    A, labels = planted_affinity(700, 7, noise=0.3, seed=2, scale=3.0, shift=-1.0)
+    y, N = partition_multipliers(A, labels)
+    assert np.all(N >= 0) and np.allclose(N, N.T)
+    assert np.all(N[labels[:, None] == labels[None, :]] == 0)
+    p = partition_objective(A, labels)
+    assert dual_bound(A, 7, y, N) == pytest.approx(p, rel=1e-8)
+    # A wrong partition (two groups swapped halves) is not certified: the bound stays above.
+    wrong = labels.copy()
+    wrong[(labels == 0) & (np.arange(700) % 2 == 0)] = 1
+    wrong[(labels == 1) & (np.arange(700) % 2 == 0)] = 0
+    assert dual_bound(A, 7, *partition_multipliers(A, wrong)) >= p
+
+
+def test_partition_multipliers_bound_valid_on_noisy_instance(planted, exact):
+    A, labels, k = planted
+    # Noisy: the SDP optimum exceeds every partition, so no partition is certified, but the
+    # bound never falls below the exact SDP value.
+    ub = dual_bound(A, k, *partition_multipliers(A, labels))
+    assert ub >= exact.objective - 1e-3 * abs(exact.objective)
 
 
 def test_lambda_max_matches_dense():
@@ -231,6 +255,17 @@ def test_planted_recovery(solver):
     assert set(model.timings_) >= {"solve", "round", "total"}
     assert (model.X_ is not None) == (model.solver_ in ("exact", "lowrank+admm"))
     assert sum(map(len, model.groups())) == 100
+
+
+def test_estimator_certifies_well_separated_groups_beyond_exact_reach():
+    # n = 800 is past the ADMM polish (n <= 700): the certificate comes from the rounded
+    # partition's complementary-slackness multipliers and is tight.
+    A, labels = planted_affinity(800, 10, noise=0.3, seed=4, scale=2.0, shift=0.5)
+    model = TaskClustering(10, solver="lowrank").fit(A)
+    assert model.solver_ == "lowrank"
+    assert adjusted_rand_score(labels, model.labels_) == 1.0
+    assert model.gap_ < 1e-6
+    assert model.upper_bound_ >= model.rounded_objective_ * (1 - 1e-9)
 
 
 def test_closed_form_k1_and_kn():
