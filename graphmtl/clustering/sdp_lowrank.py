@@ -113,7 +113,8 @@ def _spg(fg, V, f, G, step, pg_tol, max_iter, memory=10, ftol=1e-9, window=50):
 
 
 def solve_sdp_lowrank(A: np.ndarray, k: int, *, rank: int | None = None, tol: float = 1e-3,
-                      max_outer: int = 60, max_inner: int = 500, sigma0: float = 10.0,
+                      obj_tol: float = 1e-4, max_outer: int = 60, max_inner: int = 100,
+                      sigma0: float = 10.0,
                       seed: int = 0, V0: np.ndarray | None = None,
                       y0: np.ndarray | None = None, z0: float | None = None,
                       threads: int | None = 1) -> SDPResult:
@@ -124,8 +125,14 @@ def solve_sdp_lowrank(A: np.ndarray, k: int, *, rank: int | None = None, tol: fl
         k: number of groups, ``1 <= k <= n``.
         rank: r, columns of V (default :func:`default_rank`).
         tol: stop when ``max|X 1 - 1|`` and ``|tr X - k| / k`` are both below ``tol`` and the
-            objective changed by less than ``1e-5`` (relative) over the last multiplier update.
-        max_outer: multiplier updates; max_inner: SPG iterations per update.
+            objective changed by less than ``obj_tol`` (relative) over the last multiplier
+            update.
+        max_outer: multiplier updates; max_inner: SPG iterations per update. Above the
+            detection threshold (noisy affinities) the inner solve stalls at any cap, while the
+            objective settles after a few multiplier updates. The earlier defaults (500 inner
+            iterations, ``obj_tol = 1e-5``) took 17.7 s instead of 2.0 s at n = 1000 and
+            108-139 s instead of 7.4 s at n = 2000 (nu = 1.5 planted affinities), for a 0.06%
+            higher SDP value and the same rounded partition.
         sigma0: initial penalty (A is rescaled internally so the objective is O(n)).
         seed: seed of the spectral start (:func:`spectral_start`) used when ``V0`` is None.
         V0, y0, z0: warm start (e.g. the solution for a neighbouring k); V0 may have any
@@ -186,7 +193,7 @@ def solve_sdp_lowrank(A: np.ndarray, k: int, *, rank: int | None = None, tol: fl
             z = z + sigma * c2
             viol = max(float(np.abs(c1).max()), abs(c2) / k)
             obj = -float((V * (As @ V)).sum())
-            if viol < tol and abs(obj - prev_obj) <= 1e-5 * abs(obj):
+            if viol < tol and abs(obj - prev_obj) <= obj_tol * abs(obj):
                 break
             prev_obj = obj
             if viol > 0.25 * prev:
