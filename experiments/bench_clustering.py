@@ -126,8 +126,10 @@ def write_md(path: Path, meta: dict, rows: list[dict]) -> None:
             f"{f(r.get('gap'), '.3f')} | {f(r.get('rounded_objective'), '.2f')} | "
             f"{f(r.get('rounded_vs_exact_sdp'), '.4f')} | {f(r.get('ari'), '.3f')} |")
     lines += ["", "bound gap = (certified upper bound - SDP objective) / bound: tight for SCS "
-              "and ADMM (their duals), loose for the unpolished low-rank solver (ALM multipliers "
-              "+ block-structured N). time = wall time of the whole fit (preprocess, solve, "
+              "and ADMM (their duals); for the unpolished low-rank solver the best of the ALM "
+              "multipliers and the rounded partition's complementary-slackness multipliers "
+              "(tight when that partition solves the SDP with well-separated groups, loose "
+              "otherwise; a slightly negative gap is the low-rank X's ~1e-4 infeasibility). time = wall time of the whole fit (preprocess, solve, "
               "round, certify, polish) in its own process; maxrss = that process's peak RSS "
               "(includes ~250 MB of imported libraries).", *meta.get("notes", []), ""]
     with atomic_path(path) as tmp:
