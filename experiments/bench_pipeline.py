@@ -38,7 +38,7 @@ def main() -> None:
               "loadavg_after": os.getloadavg(), **summary}
     out = HERE / "results" / "bench_pipeline"
     atomic_write_json(out.with_suffix(".json"), record)
-    lines = ["## End-to-end demo: `graphmtl run` on the built-in planted graph", "",
+    lines = ["# End-to-end demo: `graphmtl run` on the built-in planted graph", "",
              "Command: `.venv/bin/python experiments/bench_pipeline.py` (the settings of "
              "`bash scripts/demo.sh`, fresh run directory). Load average before / after: "
              f"{load_before[0]:.1f} / {os.getloadavg()[0]:.1f}.", "",
