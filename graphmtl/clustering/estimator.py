@@ -106,8 +106,11 @@ class TaskClustering:
         self.k_select = k_select
 
     # -- helpers ---------------------------------------------------------------------------
-    def _solve(self, A: np.ndarray, k: int, solver: str, warm: SDPResult | None = None
-               ) -> SDPResult:
+    def _solve(self, A: np.ndarray, k: int, solver: str, warm: SDPResult | None = None,
+               precise: bool = False) -> SDPResult:
+        """One SDP solve. ``warm``: the neighbouring k's result; ``precise``: the low-rank
+        solver's tight stopping rule (the elbow sweep compares objectives across k, and its
+        default early stop, fine for one partition, made the elbow pick k = 2 or 15-20)."""
         n = A.shape[0]
         if k == 1 or k == n:
             # The feasible set is one point: 1 1^T / n for k = 1, the identity for k = n.
@@ -122,12 +125,13 @@ class TaskClustering:
         if solver == "admm":
             return solve_sdp_admm(A, k, gap_tol=min(self.gap_tol, 1e-3),
                                   max_iters=self.polish_max_iters, threads=None)
+        stop = {"obj_tol": 1e-5, "max_inner": 500} if precise else {}
         if warm is not None and warm.y is not None and warm.factor.shape[1] < n:
             # Warm start from the neighbouring k of a sweep (its factor padded with new columns).
             return solve_sdp_lowrank(A, k, rank=self.rank, tol=self.tol, seed=self.random_state,
-                                     V0=warm.factor, y0=warm.y, z0=warm.z, threads=None)
+                                     V0=warm.factor, y0=warm.y, z0=warm.z, threads=None, **stop)
         return solve_sdp_lowrank(A, k, rank=self.rank, tol=self.tol, seed=self.random_state,
-                                 threads=None)
+                                 threads=None, **stop)
 
     def _validate_params(self, n: int) -> str:
         check(self.solver in SOLVERS, f"solver: expected one of {SOLVERS}, got {self.solver!r}")
@@ -181,7 +185,7 @@ class TaskClustering:
             prev = None
             for k in range(max(1, lo - 1), min(n, hi + 1) + 1):
                 results[k] = prev = self._solve(A, k, solver, warm=prev if solver == "lowrank"
-                                                else None)
+                                                else None, precise=True)
                 self.sweep_.append({"k": k, "sdp_objective": results[k].objective,
                                     "seconds": results[k].seconds})
             ks = sorted(results)
