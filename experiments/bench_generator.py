@@ -25,6 +25,9 @@ Usage::
     nice -n 5 .venv/bin/python experiments/bench_generator.py                   # all presets
     .venv/bin/python experiments/bench_generator.py --presets default mid       # skip the big one
     nice -n 5 .venv/bin/python experiments/bench_generator.py --presets default --transfer 15
+    # generator variants side by side (bench_generator_transfer.md), models trained longer:
+    nice -n 5 .venv/bin/python experiments/bench_generator.py --transfer 10 --trial '' \
+        --trial 'group_core=0.7,core_size=1.0' --train-epochs 100 --train-patience 20
 
 Writes experiments/results/bench_generator.json and .md.
 """
@@ -148,8 +151,13 @@ def measure(preset: str, sample_edges: int = 1_000_000) -> dict:
     }
 
 
-def transfer_check(preset: str = "default", pairs_per_kind: int = 15, workers: int = 2) -> dict:
-    """Within- vs between-group transfer on one preset (see the module docstring)."""
+def transfer_check(preset: str = "default", pairs_per_kind: int = 15, workers: int = 2,
+                   overrides: dict | None = None, train: dict | None = None) -> dict:
+    """Within- vs between-group transfer on one preset (see the module docstring).
+
+    ``overrides``: generator parameters on top of the preset; ``train``: TrainConfig fields on
+    top of the check's 30 epochs / patience 5 (e.g. to train every model to convergence).
+    """
     import tempfile
 
     from sklearn.metrics import adjusted_rand_score
@@ -163,14 +171,16 @@ def transfer_check(preset: str = "default", pairs_per_kind: int = 15, workers: i
     from graphmtl.projection import GradientProjector, ProjectionConfig
     from graphmtl.training import Trainer, TrainConfig, evaluate
 
-    graph = make_planted_graph(SyntheticConfig.preset(preset))
+    graph = make_planted_graph(SyntheticConfig.preset(preset, **(overrides or {})))
     groups = planted_groups(graph)
     n = graph.num_tasks
     k = int(groups.max()) + 1
-    mc, tc = ModelConfig(hidden=64), TrainConfig(epochs=30, patience=5, num_threads=1)
+    mc = ModelConfig(hidden=64)
+    tc = TrainConfig(**{"epochs": 30, "patience": 5, "num_threads": 1, **(train or {})})
     same = groups[:, None] == groups[None, :]
     off = ~np.eye(n, dtype=bool)
-    out: dict = {"preset": preset, "model": mc.to_dict(), "train": tc.to_dict()}
+    out: dict = {"preset": preset, "overrides": overrides or {}, "model": mc.to_dict(),
+                 "train": tc.to_dict()}
 
     # (1) trained pairwise affinity on a balanced sample of within / between pairs
     t0 = time.perf_counter()
@@ -247,6 +257,54 @@ def _transfer_markdown(t: dict) -> list[str]:
     ]
 
 
+def _parse_pairs(text: str) -> dict:
+    """``"a=1,b=0.5"`` -> ``{"a": 1, "b": 0.5}`` (ints stay ints)."""
+    out = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        key, _, value = item.partition("=")
+        out[key.strip()] = float(value) if any(c in value for c in ".e") else int(value)
+    return out
+
+
+def transfer_trials(trials: list[str], pairs: int, train: dict,
+                    out: str = "bench_generator_transfer") -> int:
+    """Run the transfer check once per generator variant and write one comparison table."""
+    rows = []
+    for trial in trials:
+        before = os.getloadavg()
+        t = transfer_check("default", pairs, overrides=_parse_pairs(trial), train=train)
+        t["loadavg"] = [round(x, 2) for x in before]
+        rows.append(t)
+        print(json.dumps(t), flush=True)
+    command = ("nice -n 5 .venv/bin/python experiments/bench_generator.py --transfer "
+               f"{pairs} " + " ".join(f"--trial '{t}'" for t in trials)
+               + "".join(f" --train-{k.replace('_', '-')} {v}" for k, v in train.items())
+               + ("" if out == "bench_generator_transfer" else f" --out {out}"))
+    payload = {"command": command, "trials": rows}
+    atomic_write_json(RESULTS / f"{out}.json", payload)
+    tc = rows[0]["train"]
+    lines = ["# Planted-group transfer check: generator variants", "",
+             f"Command: `{command}`  ",
+             f"Default preset plus each row's overrides; SAGE hidden 64, {tc['epochs']} epochs, "
+             f"patience {tc['patience']}, batch {tc['batch_size']}, 1 thread; load average at "
+             f"the start of each row in the JSON (first {rows[0]['loadavg'][0]}).", "",
+             "| overrides | trained pairwise affinity within / between (± s.e.) | Grad-TAG "
+             "within / between | ARI | test F1 per group / all tasks |",
+             "|---|---|---|---:|---|"]
+    for t in rows:
+        p, g, f = t["pairwise"], t["gradtag"], t["grouped_vs_all"]
+        lines.append(
+            f"| {', '.join(f'{k}={v}' for k, v in t['overrides'].items()) or '(preset)'} | "
+            f"{p['within']['mean']:+.4f} ± {p['within']['sem']:.4f} / "
+            f"{p['between']['mean']:+.4f} ± {p['between']['sem']:.4f} | "
+            f"{g['affinity_within']:+.4f} / {g['affinity_between']:+.4f} | {g['ari']} | "
+            f"{f['grouped_f1']} / {f['all_task_f1']} |")
+    with atomic_path(RESULTS / f"{out}.md") as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
 def _markdown(payload: dict) -> str:
     lines = [
         "# Planted-group graph generator: build time, peak memory, measured shape",
@@ -296,8 +354,23 @@ def main() -> int:
     parser.add_argument("--transfer", type=int, default=0, metavar="PAIRS",
                         help="also run the transfer check on the default preset with PAIRS "
                              "within- and PAIRS between-group pairs (0: skip)")
+    parser.add_argument("--trial", action="append", metavar="K=V,...",
+                        help="with --transfer: run the check on the default preset with these "
+                             "generator overrides (repeatable, '' = the preset itself) and "
+                             "write bench_generator_transfer.{json,md} instead")
+    parser.add_argument("--train-epochs", type=int, help="transfer trainings: epochs")
+    parser.add_argument("--train-patience", type=int, help="transfer trainings: patience")
+    parser.add_argument("--train-batch-size", type=int, help="transfer trainings: batch size")
+    parser.add_argument("--out", default="bench_generator_transfer",
+                        help="with --trial: results/<OUT>.json and .md")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one preset
     args = parser.parse_args()
+    train = {k: v for k, v in (("epochs", args.train_epochs), ("patience", args.train_patience),
+                               ("batch_size", args.train_batch_size)) if v is not None}
+    if args.trial is not None:
+        if not args.transfer:
+            parser.error("--trial needs --transfer PAIRS")
+        return transfer_trials(args.trial, args.transfer, train, args.out)
     if args.one:
         print(json.dumps(measure(args.one)))
         return 0
@@ -318,7 +391,7 @@ def main() -> int:
     transfer = None
     if args.transfer:
         before = os.getloadavg()
-        transfer = transfer_check("default", args.transfer)
+        transfer = transfer_check("default", args.transfer, train=train)
         transfer["loadavg_before"] = [round(x, 2) for x in before]
         transfer["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
         print(json.dumps(transfer), flush=True)
