@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.sparse.linalg import ArpackNoConvergence, eigsh
 
+from graphmtl.clustering.objective import membership
+
 
 def lambda_max(B: np.ndarray, seed: int = 0) -> float:
     """Largest eigenvalue of a symmetric ``B [n, n]``, rounded up by the Ritz residual.
@@ -65,11 +67,8 @@ def block_multipliers(A: np.ndarray, y: np.ndarray, labels: np.ndarray) -> np.nd
         ``[n, n]`` symmetric, >= 0, zero on within-group pairs. Vectorised over blocks through
         the one-hot membership Z ``[n, k]``.
     """
-    n = len(labels)
     M = A - 0.5 * (y[:, None] + y[None, :])
-    _, inv = np.unique(labels, return_inverse=True)
-    Z = np.zeros((n, inv.max() + 1))
-    Z[np.arange(n), inv] = 1.0
+    inv, Z = membership(labels)
     sizes = Z.sum(0)
     R = (M @ Z) / sizes                                    # [n, k] mean of row i over group b
     block = (Z.T @ M @ Z) / np.outer(sizes, sizes)        # [k, k] block means
@@ -106,9 +105,7 @@ def partition_multipliers(A: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray
         memory, vectorised over tasks and groups.
     """
     n = len(labels)
-    _, inv = np.unique(labels, return_inverse=True)
-    Z = np.zeros((n, inv.max() + 1))
-    Z[np.arange(n), inv] = 1.0
+    inv, Z = membership(labels)
     m = Z.sum(0)                                           # [k] group sizes
     C = A @ Z                                              # [n, k]
     s = np.einsum("ia,ia->a", Z, C)                        # [k] within-group sums
