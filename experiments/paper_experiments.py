@@ -85,7 +85,7 @@ def main() -> None:
                 "wall_seconds_this_call": time.perf_counter() - start,
                 "command": command_line(args, dataset, seed),
                 "loadavg": os.getloadavg()}}
-            write(out, records, args)
+            write(out, records)
 
 
 def command_line(args: argparse.Namespace, dataset: str, seed: int) -> str:
@@ -96,7 +96,7 @@ def command_line(args: argparse.Namespace, dataset: str, seed: int) -> str:
         for k, v in opts.items() if k not in ("runs", "out"))
 
 
-def write(out: Path, records: dict, args: argparse.Namespace) -> None:
+def write(out: Path, records: dict) -> None:
     # Re-read just before writing: several invocations (one per core) may add runs to the same
     # results file, and each must keep the runs the others finished meanwhile.
     if out.with_suffix(".json").is_file():
@@ -105,7 +105,8 @@ def write(out: Path, records: dict, args: argparse.Namespace) -> None:
     runs = sorted(records.values(), key=lambda r: (r["dataset"], r["seed"]))
     atomic_write_json(out.with_suffix(".json"), {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores", "runs": runs})
-    commands = [r.get("command") or command_line(args, r["dataset"], r["seed"]) for r in runs]
+    commands = [r.get("command", f"(command of {r['dataset']} seed {r['seed']} not recorded)")
+                for r in runs]
     lines = ["# Paper-style experiments: grouped MTL vs all-task MTL (test macro-F1, %)", "",
              "Commands (one per dataset and seed; each run's full config is in the JSON):", ""]
     lines += [f"- `{c}`" for c in commands] + [""]
@@ -131,9 +132,10 @@ def write(out: Path, records: dict, args: argparse.Namespace) -> None:
         cost_gt = stat("Grad-TAG", "cost_seconds", 1.0)[0]
         cost_pw = stat("Pairwise", "cost_seconds", 1.0)[0]
         e2e = float(np.mean([r["end_to_end_seconds"] for r in rs]))
+        pw_cost = "–" if np.isnan(cost_pw) else f"{cost_pw / 60:.1f} min"
         lines.append(f"| {dataset}-100 | {len(rs)} | {fmt('Grad-TAG')} | {fmt('All tasks')} | "
                      f"{fmt('Pairwise')} | {fmt('Random')} | {np.mean(diff):+.2f} | "
-                     f"{cost_gt / 60:.1f} min | {cost_pw / 60:.1f} min | {e2e / 60:.1f} min |")
+                     f"{cost_gt / 60:.1f} min | {pw_cost} | {e2e / 60:.1f} min |")
     lines += ["", "Grouping cost = projection + affinity + clustering (Grad-TAG) or pair trainings "
               "+ clustering (pairwise; extrapolated to all n(n−1)/2 pairs when a sample was "
               "trained). End-to-end = data + base model + projection + affinity + clustering + "
