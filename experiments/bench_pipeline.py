@@ -53,8 +53,8 @@ def main() -> None:
     ari = summary["dataset"].get("ARI vs planted groups")
     if ari is not None:
         lines += ["", f"Adjusted Rand index of the Grad-TAG groups against the planted groups: "
-                      f"{ari} (see the transfer check in bench_generator: the planted groups of "
-                      "the current generator do not help each other, so ARI ≈ 0 is expected)."]
+                      f"{ari} (see bench_generator_transfer_converged: the planted groups of "
+                      "the current generator compete: trained to convergence, same-group tasks hurt each other more than tasks of different groups, so ARI ≈ 0 is expected)."]
     with atomic_path(out.with_suffix(".md")) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
 
