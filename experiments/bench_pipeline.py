@@ -54,7 +54,9 @@ def main() -> None:
     if ari is not None:
         lines += ["", f"Adjusted Rand index of the Grad-TAG groups against the planted groups: "
                       f"{ari} (see bench_generator_transfer_converged: the planted groups of "
-                      "the current generator compete: trained to convergence, same-group tasks hurt each other more than tasks of different groups, so ARI ≈ 0 is expected)."]
+                      "the current generator compete: trained to convergence, same-group tasks "
+                      "hurt each other more than tasks of different groups, so ARI ≈ 0 is "
+                      "expected)."]
     with atomic_path(out.with_suffix(".md")) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
 
