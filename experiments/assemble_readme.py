@@ -15,7 +15,8 @@ ORDER = ["bench_data", "bench_generator", "bench_generator_transfer",
          "bench_generator_transfer_converged", "bench_trainer", "bench_projection",
          "bench_affinity_solver", "bench_affinity_solver_lam1", "bench_affinity_fidelity",
          "bench_affinity_fidelity_k100", "bench_affinity_fidelity_k100_d400",
-         "diag_duplicate_tasks", "bench_clustering", "bench_clustering_autok", "bench_pipeline",
+         "diag_duplicate_tasks", "bench_clustering", "bench_clustering_autok", "bench_clustering_real_youtube",
+         "bench_clustering_real_dblp", "bench_pipeline",
          "paper_experiments"]
 # Smoke-size runs written while developing a benchmark; not part of the record.
 SKIP = ("_quick",)
