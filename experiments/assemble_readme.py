@@ -54,10 +54,13 @@ def main() -> None:
     parts = [PREAMBLE]
     names = sorted(p.stem for p in results.glob("*.md") if not p.stem.endswith(SKIP))
     for name in [n for n in ORDER if n in names] + [n for n in names if n not in ORDER]:
-        text = (results / f"{name}.md").read_text().strip()
+        lines = (results / f"{name}.md").read_text().strip().splitlines()
+        # Several results share a title (the same benchmark with other settings): the file name
+        # tells them apart.
+        if lines and lines[0].startswith("# "):
+            lines[0] += f" (`results/{name}.md`)"
         # Each table's own headings sit one level below this page's title.
-        parts.append("\n".join("#" + line if line.startswith("#") else line
-                               for line in text.splitlines()))
+        parts.append("\n".join("#" + line if line.startswith("#") else line for line in lines))
     (HERE / "README.md").write_text("\n\n".join(parts) + "\n")
 
 
