@@ -129,9 +129,10 @@ def write_md(path: Path, meta: dict, rows: list[dict]) -> None:
               "and ADMM (their duals); for the unpolished low-rank solver the best of the ALM "
               "multipliers and the rounded partition's complementary-slackness multipliers "
               "(tight when that partition solves the SDP with well-separated groups, loose "
-              "otherwise; a slightly negative gap is the low-rank X's ~1e-4 infeasibility). time = wall time of the whole fit (preprocess, solve, "
-              "round, certify, polish) in its own process; maxrss = that process's peak RSS "
-              "(includes ~250 MB of imported libraries).", *meta.get("notes", []), ""]
+              "otherwise; a slightly negative gap is the low-rank X's ~1e-4 infeasibility). "
+              "time = wall time of the whole fit (preprocess, solve, round, certify, polish) "
+              "in its own process; maxrss = that process's peak RSS (includes ~250 MB of "
+              "imported libraries).", *meta.get("notes", []), ""]
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines))
 

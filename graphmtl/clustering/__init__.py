@@ -23,7 +23,8 @@ from graphmtl.clustering.synthetic import planted_affinity
 
 __all__ = [
     "TaskClustering", "SDPResult", "preprocess_affinity", "validate_affinity",
-    "solve_sdp_exact", "solve_sdp_lowrank", "solve_sdp_admm", "project_affine", "default_rank", "spectral_start",
+    "solve_sdp_exact", "solve_sdp_lowrank", "solve_sdp_admm", "project_affine", "default_rank",
+    "spectral_start",
     "round_factor", "fill_empty", "local_search", "elbow_k", "edge_k", "double_center",
     "dual_bound", "block_multipliers", "partition_multipliers",
     "lambda_max", "partition_objective", "partition_matrix", "spectral_partition",

@@ -36,10 +36,11 @@ def double_center(A: np.ndarray) -> np.ndarray:
     """``A_ij - a_i - a_j`` off the diagonal with a chosen so every row sums to 0; zero diagonal.
 
     With the diagonal excluded, zero off-diagonal row sums give ``(n - 2) a_i + 1^T a = R_i``
-    (R = off-diagonal row sums): a closed form. Adding ``a 1^T + 1 a^T`` to A changes every feasible SDP objective by the constant
-    ``2 a^T 1`` (``X 1 = 1``), so this keeps the clustering problem the same while removing the
-    per-task offsets of estimated affinities (a task that scores well with every partner), which
-    would otherwise show up as a spurious leading eigenvalue.
+    (R = off-diagonal row sums): a closed form. Adding ``a 1^T + 1 a^T`` to A changes every
+    feasible SDP objective by the constant ``2 a^T 1`` (``X 1 = 1``), so this keeps the
+    clustering problem the same while removing the per-task offsets of estimated affinities (a
+    task that scores well with every partner), which would otherwise show up as a spurious
+    leading eigenvalue.
     """
     n = A.shape[0]
     B = np.array(A, dtype=float)
