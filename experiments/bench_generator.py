@@ -262,7 +262,10 @@ def _parse_pairs(text: str) -> dict:
     out = {}
     for item in filter(None, (t.strip() for t in text.split(","))):
         key, _, value = item.partition("=")
-        out[key.strip()] = float(value) if any(c in value for c in ".e") else int(value)
+        try:
+            out[key.strip()] = float(value) if any(c in value for c in ".e") else int(value)
+        except ValueError:
+            raise ValueError(f"{item!r}: expected key=number") from None
     return out
 
 
@@ -370,6 +373,14 @@ def main() -> int:
     if args.trial is not None:
         if not args.transfer:
             parser.error("--trial needs --transfer PAIRS")
+        from graphmtl.data.synthetic import SyntheticConfig
+        from graphmtl.errors import GraphMTLError
+
+        for trial in args.trial:  # every trial checked before the first (minutes-long) check
+            try:
+                SyntheticConfig.preset("default", **_parse_pairs(trial))
+            except (ValueError, GraphMTLError) as e:
+                parser.error(f"--trial {trial!r}: {e}")
         return transfer_trials(args.trial, args.transfer, train, args.out)
     if args.one:
         print(json.dumps(measure(args.one)))
