@@ -11,7 +11,8 @@ from graphmtl.clustering import (TaskClustering, block_multipliers, dual_bound, 
                                  random_partition, round_factor, solve_sdp_exact,
                                  solve_sdp_admm, solve_sdp_lowrank, spectral_partition,
                                  spectral_start, validate_affinity, project_affine, edge_k,
-                                 double_center, partition_multipliers)
+                                 double_center, partition_bound,
+                                 partition_multipliers)
 from graphmtl.errors import GraphMTLError
 
 
@@ -135,6 +136,24 @@ def test_partition_multipliers_bound_valid_on_noisy_instance(planted, exact):
     # bound never falls below the exact SDP value.
     ub = dual_bound(A, k, *partition_multipliers(A, labels))
     assert ub >= exact.objective - 1e-3 * abs(exact.objective)
+    # Past the feasible z the clipped multipliers stay nonnegative and symmetric, and every
+    # bound of the z search is still valid.
+    y, N = partition_multipliers(A, labels, z=1e3)
+    assert np.all(N >= 0) and np.allclose(N, N.T)
+    assert partition_bound(A, k, labels) >= exact.objective - 1e-3 * abs(exact.objective)
+
+
+def test_partition_bound_search_tightens_many_task_certificate():
+    # n = 1000 at moderate noise (nu = 0.6 of the benchmark): the smallest of the 19,000
+    # cross-group row sums caps z, so the feasible-z bound is ~2 % loose; the z search closes it.
+    n, k = 1000, 20
+    A, labels = planted_affinity(n, k, 0.6 * (n / k) / (2 * np.sqrt(n)), seed=0)
+    p = partition_objective(A, labels)
+    loose = dual_bound(A, k, *partition_multipliers(A, labels))
+    tight = partition_bound(A, k, labels)
+    assert (loose - p) / abs(p) > 5e-3
+    assert p <= tight <= p + 1e-3 * abs(p)
+    assert partition_bound(A, k, labels, search=False) == pytest.approx(loose)
 
 
 def test_lambda_max_matches_dense():

@@ -9,7 +9,7 @@ k non-empty groups and certifies an upper bound by weak duality.
 
 from graphmtl.clustering.baselines import random_partition, spectral_partition
 from graphmtl.clustering.certificate import (block_multipliers, dual_bound, lambda_max,
-                                             partition_multipliers)
+                                             partition_bound, partition_multipliers)
 from graphmtl.clustering.estimator import TaskClustering
 from graphmtl.clustering.objective import partition_matrix, partition_objective
 from graphmtl.clustering.preprocess import preprocess_affinity, validate_affinity
@@ -26,7 +26,7 @@ __all__ = [
     "solve_sdp_exact", "solve_sdp_lowrank", "solve_sdp_admm", "project_affine", "default_rank",
     "spectral_start",
     "round_factor", "fill_empty", "local_search", "elbow_k", "edge_k", "double_center",
-    "dual_bound", "block_multipliers", "partition_multipliers",
+    "dual_bound", "block_multipliers", "partition_multipliers", "partition_bound",
     "lambda_max", "partition_objective", "partition_matrix", "spectral_partition",
     "random_partition", "planted_affinity",
 ]

@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from graphmtl.clustering._threads import limit_threads
-from graphmtl.clustering.certificate import block_multipliers, dual_bound, partition_multipliers
+from graphmtl.clustering.certificate import block_multipliers, dual_bound, partition_bound
 from graphmtl.clustering.objective import partition_objective
 from graphmtl.clustering.preprocess import preprocess_affinity
 from graphmtl.clustering.result import SDPResult
@@ -33,9 +33,9 @@ class TaskClustering:
     ``n <= exact_max_n`` and lowrank otherwise. It rounds to exactly k non-empty groups (k-means on
     the factor rows, then greedy single-task moves that raise the average density), and certifies
     an upper bound by weak duality (:func:`dual_bound`) from the solver's multipliers and from
-    the rounded partition's complementary-slackness multipliers
-    (:func:`~graphmtl.clustering.certificate.partition_multipliers`; tight when that partition
-    solves the SDP with well-separated groups, at any n, in O(n^2)).
+    the rounded partition's complementary-slackness multipliers with their trace multiplier
+    searched (:func:`~graphmtl.clustering.certificate.partition_bound`; tight when that partition
+    solves the SDP, at any n, in O(n^2) per evaluation).
 
     Polishing (lowrank only, ``polish="auto"``): the factorisation ``X = V V^T, V >= 0`` reaches
     the SDP optimum when that is a partition matrix (planted groups up to moderate noise) but falls
@@ -266,8 +266,9 @@ class TaskClustering:
             candidates.append(dual_bound(A, k, res.y, block_multipliers(A, res.y, labels)))
         if 1 < k < len(A):
             # Tight (= the rounded objective) whenever the rounded partition solves the SDP and
-            # the groups are well separated; a valid, looser bound otherwise. O(n^2).
-            candidates.append(dual_bound(A, k, *partition_multipliers(A, labels)))
+            # the groups are well separated; a valid, looser bound otherwise. O(n^2) per
+            # evaluation of the z search.
+            candidates.append(partition_bound(A, k, labels))
         if "upper_bound" in res.info:
             candidates.append(res.info["upper_bound"])
         return float(min(candidates))
