@@ -257,16 +257,27 @@ def _transfer_markdown(t: dict) -> list[str]:
     ]
 
 
-def _parse_pairs(text: str) -> dict:
-    """``"a=1,b=0.5"`` -> ``{"a": 1, "b": 0.5}`` (ints stay ints)."""
-    out = {}
+def _parse_trial(text: str) -> tuple[str, dict]:
+    """``"preset=NAME,a=1,labels=annotation"`` -> ``("NAME", {"a": 1, "labels": "annotation"})``:
+    the optional preset (default ``default``) and the generator overrides, typed and validated by
+    :meth:`SyntheticConfig.from_strings` (one-line GraphMTLError naming a bad key or value)."""
+    from graphmtl.data.synthetic import SyntheticConfig
+
+    raw = {}
     for item in filter(None, (t.strip() for t in text.split(","))):
-        key, _, value = item.partition("=")
-        try:
-            out[key.strip()] = float(value) if any(c in value for c in ".e") else int(value)
-        except ValueError:
-            raise ValueError(f"{item!r}: expected key=number") from None
-    return out
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"{item!r}: expected key=value")
+        raw[key.strip()] = value.strip()
+    cfg = SyntheticConfig.from_strings(raw)
+    preset = raw.pop("preset", "default")
+    return preset, {k: getattr(cfg, k) for k in raw}
+
+
+def _trial_label(t: dict) -> str:
+    parts = ([] if t["preset"] == "default" else [f"preset={t['preset']}"]) + [
+        f"{k}={v}" for k, v in t["overrides"].items()]
+    return ", ".join(parts) or "(default preset)"
 
 
 def transfer_trials(trials: list[str], pairs: int, train: dict,
@@ -275,7 +286,8 @@ def transfer_trials(trials: list[str], pairs: int, train: dict,
     rows = []
     for trial in trials:
         before = os.getloadavg()
-        t = transfer_check("default", pairs, overrides=_parse_pairs(trial), train=train)
+        preset, overrides = _parse_trial(trial)
+        t = transfer_check(preset, pairs, overrides=overrides, train=train)
         t["loadavg"] = [round(x, 2) for x in before]
         rows.append(t)
         print(json.dumps(t), flush=True)
@@ -288,16 +300,17 @@ def transfer_trials(trials: list[str], pairs: int, train: dict,
     tc = rows[0]["train"]
     lines = ["# Planted-group transfer check: generator variants", "",
              f"Command: `{command}`  ",
-             f"Default preset plus each row's overrides; SAGE hidden 64, {tc['epochs']} epochs, "
-             f"patience {tc['patience']}, batch {tc['batch_size']}, 1 thread; load average at "
-             f"the start of each row in the JSON (first {rows[0]['loadavg'][0]}).", "",
+             "Each row: a generator preset (default unless named) plus overrides; SAGE hidden "
+             f"64, {tc['epochs']} epochs, patience {tc['patience']}, batch {tc['batch_size']}, "
+             "1 thread; load average at the start of each row in the JSON (first "
+             f"{rows[0]['loadavg'][0]}).", "",
              "| overrides | trained pairwise affinity within / between (± s.e.) | Grad-TAG "
              "within / between | ARI | test F1 per group / all tasks |",
              "|---|---|---|---:|---|"]
     for t in rows:
         p, g, f = t["pairwise"], t["gradtag"], t["grouped_vs_all"]
         lines.append(
-            f"| {', '.join(f'{k}={v}' for k, v in t['overrides'].items()) or '(preset)'} | "
+            f"| {_trial_label(t)} | "
             f"{p['within']['mean']:+.4f} ± {p['within']['sem']:.4f} / "
             f"{p['between']['mean']:+.4f} ± {p['between']['sem']:.4f} | "
             f"{g['affinity_within']:+.4f} / {g['affinity_between']:+.4f} | {g['ari']} | "
@@ -373,12 +386,11 @@ def main() -> int:
     if args.trial is not None:
         if not args.transfer:
             parser.error("--trial needs --transfer PAIRS")
-        from graphmtl.data.synthetic import SyntheticConfig
         from graphmtl.errors import GraphMTLError
 
         for trial in args.trial:  # every trial checked before the first (minutes-long) check
             try:
-                SyntheticConfig.preset("default", **_parse_pairs(trial))
+                _parse_trial(trial)
             except (ValueError, GraphMTLError) as e:
                 parser.error(f"--trial {trial!r}: {e}")
         return transfer_trials(args.trial, args.transfer, train, args.out)

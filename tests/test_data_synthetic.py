@@ -275,6 +275,11 @@ def test_presets_and_from_strings():
     (dict(feature_sharing=-0.1), "feature_sharing"),
     (dict(train_fraction=0.6, val_fraction=0.5), "val_fraction"),
     (dict(num_nodes=100.5), "num_nodes"),
+    (dict(labels="votes"), "labels"),
+    (dict(num_communities=10), "num_communities"),
+    (dict(labels="annotation", num_groups=5, num_communities=3), "num_communities"),
+    (dict(label_coverage=0.0), "label_coverage"),
+    (dict(member_drop=1.0), "member_drop"),
     (dict(seed=True), "seed"),
 ])
 def test_config_validation_names_parameter(kwargs, name):
@@ -301,3 +306,62 @@ def test_config_is_frozen():
     cfg = SyntheticConfig()
     with pytest.raises(Exception):
         cfg.seed = 3  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------------- annotation label model
+def test_annotation_tasks_label_their_groups_latent_community(graph):
+    cfg = SyntheticConfig(labels="annotation", num_tasks=24, num_groups=4, num_communities=16,
+                          label_coverage=0.5, member_drop=0.1, seed=5)
+    g = make_planted_graph(cfg)
+    groups = planted_groups(g)
+    latent = np.asarray(g.provenance["latent_communities"])
+    assert g.provenance["label_model"] == "annotation"
+    assert g.num_tasks == 24 and np.bincount(groups).tolist() == [6, 6, 6, 6]
+    # group ids numbered by first appearance in task order
+    assert groups[np.sort(np.unique(groups, return_index=True)[1])].tolist() == [0, 1, 2, 3]
+    # The graph is the labels=community graph of the same seed with 16 communities.
+    comm = make_planted_graph(SyntheticConfig(num_tasks=16, num_groups=4, seed=5))
+    assert torch.equal(g.edge_index, comm.edge_index) and torch.equal(g.x, comm.x)
+    members = comm.y.numpy()
+    comm_groups = planted_groups(comm)
+    sizes = members.sum(0)
+    for grp in range(4):
+        # each group annotates its own largest community
+        own = np.flatnonzero(comm_groups == comm_groups[latent[grp]])
+        assert sizes[latent[grp]] == sizes[own].max()
+    y = g.y.numpy()
+    labelled = (g.train_mask | g.val_mask | g.test_mask).numpy()
+    for t in range(24):
+        truth = members[:, latent[groups[t]]]
+        assert not (y[:, t] & ~truth).any()                       # only members are positive
+        kept = y[truth, t].mean()
+        assert 0.85 < kept < 0.95                                 # member_drop = 0.1
+        assert 0.45 < labelled[:, t].mean() < 0.55                # label_coverage = 0.5
+    # Annotators of one group disagree only by their independent drops and coverage.
+    a, b = np.flatnonzero(groups == 0)[:2]
+    assert not np.array_equal(y[:, a], y[:, b])
+    assert not np.array_equal(labelled[:, a], labelled[:, b])
+
+
+def test_annotation_defaults_reuse_the_community_graph():
+    a = make_planted_graph(SyntheticConfig(labels="annotation", num_tasks=12, num_groups=3,
+                                           seed=2))
+    b = make_planted_graph(SyntheticConfig(num_tasks=12, num_groups=3, seed=2))
+    assert torch.equal(a.edge_index, b.edge_index)
+    # Full coverage, no drop: the annotators of one group are exact copies of its latent.
+    groups, y = planted_groups(a), a.y.numpy()
+    for grp in range(3):
+        cols = y[:, groups == grp]
+        assert (cols == cols[:, :1]).all()
+    assert (a.train_mask | a.val_mask | a.test_mask).all()
+
+
+def test_coverage_and_drop_also_apply_to_community_labels(graph):
+    g = make_planted_graph(SyntheticConfig(label_coverage=0.6, member_drop=0.2))
+    full = graph.y.numpy()
+    y = g.y.numpy()
+    assert not (y & ~full).any()
+    assert 0.75 < y.sum() / full.sum() < 0.85
+    labelled = (g.train_mask | g.val_mask | g.test_mask).numpy()
+    assert 0.55 < labelled.mean() < 0.65
+    assert torch.equal(g.edge_index, graph.edge_index) and torch.equal(g.x, graph.x)

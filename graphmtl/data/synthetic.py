@@ -63,6 +63,7 @@ from graphmtl.data.splits import SplitConfig, stratified_task_splits
 from graphmtl.errors import GraphMTLError, check
 
 FEATURE_KINDS = ("planted", "structural", "none")
+LABEL_MODELS = ("community", "annotation")
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,18 @@ class SyntheticConfig:
             share under different rotations (interference between groups).
         feature_signal: scale of the latent signal.
         feature_noise: standard deviation of the Gaussian feature noise.
+        labels: the label model. ``community``: task t is membership of the planted community
+            t. ``annotation``: the graph plants ``num_communities`` communities and task t is an
+            annotation of its group's *latent* community (the group's largest one): several
+            annotators label the same community, each on its own part of the graph (see
+            ``label_coverage`` and ``member_drop``).
+        num_communities: communities planted with ``labels=annotation`` (0: ``num_tasks``, so
+            the graph is the one ``labels=community`` gives for the same seed); must be
+            ``>= num_groups``. Unused (must be 0) with ``labels=community``.
+        label_coverage: share in ``(0, 1]`` of the nodes that carry a label for each task, drawn
+            independently per task; the others are unlabelled for it (outside every split).
+        member_drop: share in ``[0, 1)`` of the community's members that each task misses
+            (labels negative), drawn independently per task: incomplete annotation.
         train_fraction, val_fraction: per-task split fractions of positives and of negatives.
         seed: seed of everything.
         edge_chunk: edge draws generated at once (bounds peak memory).
@@ -130,6 +143,10 @@ class SyntheticConfig:
     feature_conflict: float = 0.0
     feature_signal: float = 1.0
     feature_noise: float = 1.0
+    labels: str = "community"
+    num_communities: int = 0
+    label_coverage: float = 1.0
+    member_drop: float = 0.0
     train_fraction: float = 0.2
     val_fraction: float = 0.2
     seed: int = 0
@@ -154,8 +171,8 @@ class SyntheticConfig:
         need(self.size_exponent > 1.0, "size_exponent", "must be > 1")
         need(self.size_spread >= 1.0, "size_spread", "must be >= 1")
         need(self.min_community_size >= 5, "min_community_size", "must be >= 5")
-        need(self.min_community_size * self.num_tasks <= self.num_nodes * self.mean_memberships
-             * self.num_groups, "min_community_size",
+        need(self.min_community_size * self.community_count
+             <= self.num_nodes * self.mean_memberships * self.num_groups, "min_community_size",
              "too large for num_nodes * mean_memberships")
         need(self.internal_degree > 0, "internal_degree", "must be > 0")
         need(self.internal_degree_growth >= 0, "internal_degree_growth", "must be >= 0")
@@ -172,12 +189,27 @@ class SyntheticConfig:
         need(0 <= self.feature_conflict <= 1, "feature_conflict", "must lie in [0, 1]")
         need(self.feature_signal >= 0, "feature_signal", "must be >= 0")
         need(self.feature_noise >= 0, "feature_noise", "must be >= 0")
+        need(self.labels in LABEL_MODELS, "labels", f"must be one of {', '.join(LABEL_MODELS)}")
+        if self.labels == "annotation":
+            need(self.num_communities == 0 or self.num_communities >= self.num_groups,
+                 "num_communities", f"must be 0 or >= num_groups={self.num_groups}")
+        else:
+            need(self.num_communities == 0, "num_communities",
+                 "is only used with labels=annotation (leave it 0)")
+        need(0 < self.label_coverage <= 1, "label_coverage", "must lie in (0, 1]")
+        need(0 <= self.member_drop < 1, "member_drop", "must lie in [0, 1)")
         need(0 < self.train_fraction < 1, "train_fraction", "must lie in (0, 1)")
         need(0 < self.val_fraction < 1, "val_fraction", "must lie in (0, 1)")
         need(self.train_fraction + self.val_fraction < 1, "val_fraction",
              f"train_fraction + val_fraction must be < 1 (train_fraction={self.train_fraction})")
         need(self.seed >= 0, "seed", "must be >= 0")
         need(self.edge_chunk >= 1000, "edge_chunk", "must be >= 1000")
+
+    @property
+    def community_count(self) -> int:
+        """Number of planted communities (``num_tasks`` unless ``labels=annotation`` sets
+        ``num_communities``)."""
+        return self.num_communities or self.num_tasks
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -250,46 +282,100 @@ def make_planted_graph(config: SyntheticConfig | None = None) -> MultiTaskGraph:
     Returns:
         A :class:`MultiTaskGraph` with ``x`` float32 ``[N, F]``, ``edge_index`` int64 ``[2, 2E]``
         (deduplicated, no self-loops, both directions, sorted), ``y`` bool ``[N, n]`` (community
-        memberships) and per-task stratified splits over all nodes. ``provenance`` holds the
-        config, ``planted_groups`` (group id of each task, in task order) and
-        ``community_sizes``.
+        memberships, or annotations of each group's latent community) and per-task stratified
+        splits over each task's labelled nodes (all nodes unless ``label_coverage < 1``).
+        ``provenance`` holds the config, ``label_model``, ``planted_groups`` (group id of each
+        task, in task order), ``community_sizes`` (of the planted communities) and, with
+        ``labels=annotation``, ``latent_communities`` (the community each group annotates).
 
     Task order is a seeded shuffle of the groups, so the grouping cannot be read off the task
     index; group ids are numbered by first appearance in task order.
     """
     cfg = config or SyntheticConfig()
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(4)]
-    rng_comm, rng_edge, rng_feat, _ = streams
+    rng_comm, rng_edge, rng_feat, rng_label = streams
+    # The graph (communities, edges, features) only depends on the structural fields, so both
+    # label models give the same graph for the same seed.
+    structure = dataclasses.replace(cfg, labels="community", num_tasks=cfg.community_count,
+                                    num_communities=0, label_coverage=1.0, member_drop=0.0)
 
-    weight, task_group, task_of, node_of = _plant_communities(cfg, rng_comm)
-    N, n = cfg.num_nodes, cfg.num_tasks
-    ptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(task_of, minlength=n), out=ptr[1:])
+    weight, community_group, community_of, node_of = _plant_communities(structure, rng_comm)
+    N, C = cfg.num_nodes, structure.num_tasks
+    ptr = np.zeros(C + 1, dtype=np.int64)
+    np.cumsum(np.bincount(community_of, minlength=C), out=ptr[1:])
     sizes = np.diff(ptr)
 
-    keys = _sample_edges(cfg, rng_edge, weight, ptr, node_of)
+    keys = _sample_edges(structure, rng_edge, weight, ptr, node_of)
     edge_index = _both_directions(keys, N)
     del keys
 
-    y = np.zeros((N, n), dtype=bool)
-    y[node_of, task_of] = True
+    y = np.zeros((N, C), dtype=bool)
+    y[node_of, community_of] = True
+    x = _features(structure, rng_feat, community_group, ptr, node_of, edge_index)
+
+    latent = None
+    task_group = community_group
+    if cfg.labels == "annotation":
+        task_group, latent = _annotation_tasks(cfg, rng_label, community_group, sizes)
+        y = y[:, latent[task_group]]                                      # [N, n]
+    labelled = _annotate(cfg, rng_label, y)
     y_t = torch.from_numpy(y)
 
-    x = _features(cfg, rng_feat, task_group, ptr, node_of, edge_index)
-
-    names = _task_names(n)
+    names = _task_names(cfg.num_tasks)
     train, val, test = stratified_task_splits(
-        y_t, None, SplitConfig(train=cfg.train_fraction, val=cfg.val_fraction, seed=cfg.seed),
+        y_t, None if labelled is None else torch.from_numpy(labelled),
+        SplitConfig(train=cfg.train_fraction, val=cfg.val_fraction, seed=cfg.seed),
         task_names=names)
     provenance = {
         "name": "synthetic", "source": "synthetic",
         "generator": "graphmtl.data.synthetic.make_planted_graph",
         "config": cfg.to_dict(),
+        "label_model": cfg.labels,
         "planted_groups": task_group.tolist(),
         "community_sizes": sizes.tolist(),
     }
+    if latent is not None:
+        provenance["latent_communities"] = latent.tolist()
     return MultiTaskGraph(x=x, edge_index=torch.from_numpy(edge_index), y=y_t, train_mask=train,
                           val_mask=val, test_mask=test, task_names=names, provenance=provenance)
+
+
+def _annotation_tasks(cfg: SyntheticConfig, rng: np.random.Generator,
+                      community_group: np.ndarray, sizes: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Group per annotation task (int64 ``[n]``, near-equal groups in a seeded order, ids by
+    first appearance) and each group's latent community (int64 ``[G]``: its largest)."""
+    n, G = cfg.num_tasks, cfg.num_groups
+    # Largest community of each group: sort by (group, -size) and take each group's first.
+    order = np.lexsort((-sizes, community_group))
+    first = np.flatnonzero(np.r_[True, np.diff(community_group[order]) != 0])
+    latent_of_group = order[first]                                        # [G], by group id
+    per_group = np.full(G, n // G) + (np.arange(G) < n % G)
+    group_old = rng.permutation(np.repeat(np.arange(G), per_group))
+    _, seen = np.unique(group_old, return_index=True)
+    old_of_new = group_old[np.sort(seen)]
+    relabel = np.empty(G, dtype=np.int64)
+    relabel[old_of_new] = np.arange(G)
+    return relabel[group_old], latent_of_group[old_of_new].astype(np.int64)
+
+
+def _annotate(cfg: SyntheticConfig, rng: np.random.Generator, y: np.ndarray
+              ) -> np.ndarray | None:
+    """Apply ``member_drop`` to ``y`` (bool ``[N, n]``, in place) and draw the labelled nodes
+    of each task (bool ``[N, n]``, or ``None`` when ``label_coverage`` is 1). Tasks are done in
+    chunks so the random draws stay near 64 MB at any size."""
+    N, n = y.shape
+    labelled = None if cfg.label_coverage >= 1.0 else np.empty((N, n), dtype=bool)
+    if cfg.member_drop == 0.0 and labelled is None:
+        return None
+    chunk = max(1, (1 << 24) // N)
+    for lo in range(0, n, chunk):
+        hi = min(n, lo + chunk)
+        if cfg.member_drop > 0.0:
+            y[:, lo:hi] &= rng.random((N, hi - lo), dtype=np.float32) >= cfg.member_drop
+        if labelled is not None:
+            labelled[:, lo:hi] = rng.random((N, hi - lo), dtype=np.float32) < cfg.label_coverage
+    return labelled
 
 
 def planted_groups(graph: MultiTaskGraph) -> np.ndarray:
