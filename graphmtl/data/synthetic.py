@@ -105,13 +105,14 @@ class SyntheticConfig:
         feature_signal: scale of the latent signal.
         feature_noise: standard deviation of the Gaussian feature noise.
         labels: the label model. ``community``: task t is membership of the planted community
-            t. ``annotation``: the graph plants ``num_communities`` communities and task t is an
-            annotation of its group's *latent* community (the group's largest one): several
-            annotators label the same community, each on its own part of the graph (see
-            ``label_coverage`` and ``member_drop``).
-        num_communities: communities planted with ``labels=annotation`` (0: ``num_tasks``, so
-            the graph is the one ``labels=community`` gives for the same seed); must be
-            ``>= num_groups``. Unused (must be 0) with ``labels=community``.
+            t, communities of a group sharing a region. ``annotation``: the graph plants
+            ``num_communities`` communities, each in a region of its own; the ``num_groups``
+            largest are *latent* communities, and every task of group g is an annotation of
+            latent community g: several annotators label the same community, each on its own
+            part of the graph (see ``label_coverage`` and ``member_drop``). Planted features
+            then cost ``N * (num_communities + 1) * feature_rank`` floats.
+        num_communities: communities planted with ``labels=annotation`` (0: ``num_tasks``);
+            must be ``>= num_groups``. Unused (must be 0) with ``labels=community``.
         label_coverage: share in ``(0, 1]`` of the nodes that carry a label for each task, drawn
             independently per task; the others are unlabelled for it (outside every split).
         member_drop: share in ``[0, 1)`` of the community's members that each task misses
@@ -266,6 +267,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "mid": dict(num_nodes=50_000, num_tasks=100, num_groups=10, mean_memberships=2.0,
                 internal_degree=20.0, background_degree=6.0, min_community_size=50,
                 feature_dim=64),
+    "annotated": dict(labels="annotation", num_tasks=30, num_groups=5, num_communities=20,
+                      label_coverage=0.5, feature_rank=2, feature_noise=3.0,
+                      train_fraction=0.1),
     "orkut500": dict(num_nodes=400_000, num_tasks=500, num_groups=20, mean_memberships=2.5,
                      size_spread=30.0, min_community_size=100, internal_degree=37.0,
                      background_degree=15.0, feature_dim=64),
@@ -296,11 +300,15 @@ def make_planted_graph(config: SyntheticConfig | None = None) -> MultiTaskGraph:
     rng_comm, rng_edge, rng_feat, rng_label = streams
     # The graph (communities, edges, features) only depends on the structural fields, so both
     # label models give the same graph for the same seed.
-    structure = dataclasses.replace(cfg, labels="community", num_tasks=cfg.community_count,
-                                    num_communities=0, label_coverage=1.0, member_drop=0.0)
+    # With labels=annotation every community gets a region of its own, so the latent
+    # communities of different groups share nodes only through region_overlap.
+    C = cfg.community_count
+    structure = dataclasses.replace(
+        cfg, labels="community", num_tasks=C, num_communities=0, label_coverage=1.0,
+        member_drop=0.0, num_groups=C if cfg.labels == "annotation" else cfg.num_groups)
 
     weight, community_group, community_of, node_of = _plant_communities(structure, rng_comm)
-    N, C = cfg.num_nodes, structure.num_tasks
+    N = cfg.num_nodes
     ptr = np.zeros(C + 1, dtype=np.int64)
     np.cumsum(np.bincount(community_of, minlength=C), out=ptr[1:])
     sizes = np.diff(ptr)
@@ -316,7 +324,7 @@ def make_planted_graph(config: SyntheticConfig | None = None) -> MultiTaskGraph:
     latent = None
     task_group = community_group
     if cfg.labels == "annotation":
-        task_group, latent = _annotation_tasks(cfg, rng_label, community_group, sizes)
+        task_group, latent = _annotation_tasks(cfg, rng_label, sizes)
         y = y[:, latent[task_group]]                                      # [N, n]
     labelled = _annotate(cfg, rng_label, y)
     y_t = torch.from_numpy(y)
@@ -340,23 +348,20 @@ def make_planted_graph(config: SyntheticConfig | None = None) -> MultiTaskGraph:
                           val_mask=val, test_mask=test, task_names=names, provenance=provenance)
 
 
-def _annotation_tasks(cfg: SyntheticConfig, rng: np.random.Generator,
-                      community_group: np.ndarray, sizes: np.ndarray
+def _annotation_tasks(cfg: SyntheticConfig, rng: np.random.Generator, sizes: np.ndarray
                       ) -> tuple[np.ndarray, np.ndarray]:
     """Group per annotation task (int64 ``[n]``, near-equal groups in a seeded order, ids by
-    first appearance) and each group's latent community (int64 ``[G]``: its largest)."""
+    first appearance) and each group's latent community (int64 ``[G]``: the G largest planted
+    communities, largest first by group id)."""
     n, G = cfg.num_tasks, cfg.num_groups
-    # Largest community of each group: sort by (group, -size) and take each group's first.
-    order = np.lexsort((-sizes, community_group))
-    first = np.flatnonzero(np.r_[True, np.diff(community_group[order]) != 0])
-    latent_of_group = order[first]                                        # [G], by group id
+    largest = np.argsort(-sizes, kind="stable")[:G]
     per_group = np.full(G, n // G) + (np.arange(G) < n % G)
     group_old = rng.permutation(np.repeat(np.arange(G), per_group))
     _, seen = np.unique(group_old, return_index=True)
     old_of_new = group_old[np.sort(seen)]
     relabel = np.empty(G, dtype=np.int64)
     relabel[old_of_new] = np.arange(G)
-    return relabel[group_old], latent_of_group[old_of_new].astype(np.int64)
+    return relabel[group_old], largest[old_of_new].astype(np.int64)
 
 
 def _annotate(cfg: SyntheticConfig, rng: np.random.Generator, y: np.ndarray
