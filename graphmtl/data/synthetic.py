@@ -34,6 +34,14 @@ at least one task community — and plants a known task grouping:
    dimensions by a random matrix and Gaussian noise is added. ``features="structural"`` uses
    :func:`graphmtl.data.features.structural_features` (FastRP, ``feature_dim`` wide) instead;
    ``features="none"`` gives a constant 1-d feature.
+6. **Label models.** ``labels="community"`` (default): task t is membership of community t, and
+   the communities of a group share its region. ``labels="annotation"``: every one of
+   ``num_communities`` communities gets a region of its own, the ``num_groups`` largest are
+   *latent* communities, and each task of group g is one annotator's labels of latent community
+   g, on a random share ``label_coverage`` of the nodes (unlabelled elsewhere), missing a random
+   share ``member_drop`` of its members. Tasks of one group then agree wherever both are
+   labelled, and tasks of different groups label different communities. Both knobs also apply to
+   ``labels="community"``.
 
 What the planted groups mean for learning is measured, not assumed: trained to convergence, two
 tasks of one group hurt each other more than two tasks of different groups (overlapping
