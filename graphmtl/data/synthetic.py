@@ -43,11 +43,13 @@ at least one task community — and plants a known task grouping:
    labelled, and tasks of different groups label different communities. Both knobs also apply to
    ``labels="community"``.
 
-What the planted groups mean for learning is measured, not assumed: trained to convergence, two
-tasks of one group hurt each other more than two tasks of different groups (overlapping
-communities of one region disagree on nodes a shared encoder cannot tell apart; see
-``experiments/bench_generator.py --transfer``). The grouping is known, but it is a grouping of
-competing tasks.
+What the planted groups mean for learning is measured, not assumed
+(``experiments/bench_generator.py --transfer``, every model trained to convergence). With
+``labels="community"`` two tasks of one group hurt each other more than two tasks of different
+groups (overlapping communities of one region disagree on nodes a shared encoder cannot tell
+apart): a grouping of competing tasks. With ``labels="annotation"`` (preset ``annotated``) and
+noisy features a partner from the task's own group is better than one from another group, but
+only because other groups' partners hurt; same-group partners do not measurably help.
 
 Everything is vectorised numpy; edges are sampled in chunks of ``edge_chunk`` draws and encoded as
 int64 pair keys, so memory stays ``O(N * n / 8 + E)`` (no ``O(N^2)``). The graph structure, the
