@@ -13,6 +13,7 @@ of the bound does not depend on them being exact.
 from __future__ import annotations
 
 import numpy as np
+from scipy.optimize import minimize_scalar
 from scipy.sparse.linalg import ArpackNoConvergence, eigsh
 
 from graphmtl.clustering.objective import membership
@@ -134,8 +135,6 @@ def partition_bound(A: np.ndarray, k: int, labels: np.ndarray, *, search: bool =
     Returns:
         The smallest bound found (a float >= the SDP optimum).
     """
-    from scipy.optimize import minimize_scalar
-
     parts = _PartitionDual(A, labels)
     best = dual_bound(A, k, *parts.multipliers(parts.z_feasible))
     objective = float((parts.s / parts.m).sum())          # the partition's <A, X>
