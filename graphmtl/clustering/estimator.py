@@ -266,8 +266,8 @@ class TaskClustering:
             candidates.append(dual_bound(A, k, res.y, block_multipliers(A, res.y, labels)))
         if 1 < k < len(A):
             # Tight (= the rounded objective) whenever the rounded partition solves the SDP and
-            # the groups are well separated; a valid, looser bound otherwise. O(n^2) per
-            # evaluation of the z search.
+            # rank-one multiplier blocks can prove it (planted groups up to moderate noise); a
+            # valid, looser bound otherwise. O(n^2) per evaluation of the z search.
             candidates.append(partition_bound(A, k, labels))
         if "upper_bound" in res.info:
             candidates.append(res.info["upper_bound"])
