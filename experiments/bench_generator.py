@@ -17,8 +17,11 @@ group help each other and tasks of different groups not? It measures, with the p
 tools, (1) trained pairwise affinity ``f_i({i, j}) - f_i({i})`` (negative validation BCE, models
 trained from scratch) on a balanced sample of within- and between-group pairs, (2) the Grad-TAG
 affinity of a base model (hidden 64, 30 epochs, patience 5; d = 100; 1000 subsets of 5,
-standardised), its 5-group SDP clustering and the ARI against the planted groups, and (3) test
-macro-F1 of one model per planted group vs one model on all tasks.
+standardised), its 5-group SDP clustering and the ARI against the planted groups, (3) test
+macro-F1 of one model per planted group vs one model on all tasks, and (4) whole groups: test AP
+and ROC-AUC of every task trained alone, in its planted group, in a *transversal* group (one task
+of every planted group, so as many partners but none related) and with all tasks, as paired
+per-task differences against the task alone.
 
 Usage::
 
@@ -28,6 +31,11 @@ Usage::
     # generator variants side by side (bench_generator_transfer.md), models trained longer:
     nice -n 5 .venv/bin/python experiments/bench_generator.py --transfer 10 --trial '' \
         --trial 'group_core=0.7,core_size=1.0' --train-epochs 100 --train-patience 20
+    # the scarce-label annotation preset, where a task's group helps it (two seeds):
+    nice -n 5 .venv/bin/python experiments/bench_generator.py --transfer 15 \
+        --trial 'preset=annotated_scarce' --trial 'preset=annotated_scarce,seed=1' \
+        --train-epochs 100 --train-patience 20 --train-batch-size 256 \
+        --out bench_generator_transfer_scarce
 
 Writes experiments/results/bench_generator.json and .md.
 """
@@ -233,7 +241,39 @@ def transfer_check(preset: str = "default", pairs_per_kind: int = 15, workers: i
         "grouped_auc": round(float(np.nanmean(grouped.roc_auc)), 4),
         "all_task_auc": round(float(np.nanmean(all_metrics.roc_auc)), 4),
         "seconds": round(time.perf_counter() - t0, 1)}
+
+    # (4) whole groups: each task alone, in its planted group, in a "transversal" group (one
+    # task of every planted group: as many partners, none related) and with all tasks; per-task
+    # test AP and ROC-AUC, paired differences against the task alone.
+    t0 = time.perf_counter()
+    alone = train_group_models(graph, np.arange(n), mc, tc, progress=False).metrics
+    transversal = train_group_models(graph, _transversal(groups), mc, tc, progress=False).metrics
+    out["partitions"] = {
+        name: {metric: _paired(getattr(m, metric), getattr(alone, metric))
+               for metric in ("ap", "roc_auc")}
+        for name, m in (("alone", alone), ("planted", grouped), ("transversal", transversal),
+                        ("all", all_metrics))}
+    out["partitions"]["seconds"] = round(time.perf_counter() - t0, 1)
     return out
+
+
+def _transversal(groups: np.ndarray) -> np.ndarray:
+    """Partition ``[n]`` putting the r-th task of every planted group together: each part holds
+    at most one task per planted group."""
+    rank = np.empty(len(groups), dtype=np.int64)
+    for g in np.unique(groups):
+        members = np.flatnonzero(groups == g)
+        rank[members] = np.arange(len(members))
+    return rank
+
+
+def _paired(values: np.ndarray, reference: np.ndarray) -> dict:
+    """Mean of ``values`` over tasks and its paired difference to ``reference`` (± s.e.)."""
+    ok = ~(np.isnan(values) | np.isnan(reference))
+    d = values[ok] - reference[ok]
+    return {"mean": round(float(values[ok].mean()), 4), "diff": round(float(d.mean()), 4),
+            "sem": round(float(d.std(ddof=1) / np.sqrt(len(d))), 4) if len(d) > 1 else 0.0,
+            "better": round(float((d > 0).mean()), 3)}
 
 
 def _transfer_markdown(t: dict) -> list[str]:
@@ -315,6 +355,26 @@ def transfer_trials(trials: list[str], pairs: int, train: dict,
             f"{p['between']['mean']:+.4f} ± {p['between']['sem']:.4f} | "
             f"{g['affinity_within']:+.4f} / {g['affinity_between']:+.4f} | {g['ari']} | "
             f"{f['grouped_f1']} / {f['all_task_f1']} |")
+    if any("partitions" in t for t in rows):
+        lines += ["", "Whole groups: mean test AP (ROC-AUC) per task, and the mean paired "
+                  "difference to the task trained alone ± s.e. [share of tasks better]. "
+                  "*Transversal*: one task of every planted group per model.", "",
+                  "| overrides | alone | planted group | transversal | all tasks |",
+                  "|---|---|---|---|---|"]
+        for t in rows:
+            if "partitions" not in t:
+                continue
+            part = t["partitions"]
+
+            def cell(name: str) -> str:
+                ap, auc = part[name]["ap"], part[name]["roc_auc"]
+                text = f"{ap['mean']:.3f} ({auc['mean']:.3f})"
+                if name != "alone":
+                    text += f": {ap['diff']:+.3f} ± {ap['sem']:.3f} [{ap['better']:.0%}]"
+                return text
+
+            lines.append(f"| {_trial_label(t)} | " + " | ".join(
+                cell(name) for name in ("alone", "planted", "transversal", "all")) + " |")
     with atomic_path(RESULTS / f"{out}.md") as tmp:
         tmp.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -352,6 +352,41 @@ def test_annotation_defaults_reuse_the_community_graph():
     assert (a.train_mask | a.val_mask | a.test_mask).all()
 
 
+def _linear_ap(g, x, task, label_tasks):
+    """Test AP of ``task`` for a logistic regression on ``x`` fitted to the training labels of
+    ``label_tasks`` pooled as one label (a cheap stand-in for sharing one model)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import average_precision_score
+
+    y, train, test = g.y.numpy(), g.train_mask.numpy(), g.test_mask.numpy()
+    rows, cols = np.nonzero(train[:, label_tasks])
+    clf = LogisticRegression(C=0.1, max_iter=500).fit(x[rows], y[:, label_tasks][rows, cols])
+    return average_precision_score(y[test[:, task], task], clf.decision_function(x[test[:, task]]))
+
+
+def test_annotated_scarce_tasks_of_a_group_help_each_other():
+    from torch_geometric.utils import scatter
+
+    g = make_planted_graph(SyntheticConfig.preset("annotated_scarce"))
+    groups = planted_groups(g)
+    train_pos = (g.y & g.train_mask).sum(0).numpy()
+    assert train_pos.min() >= 1 and np.median(train_pos) <= 4       # a task alone is data-limited
+    # Node features plus their neighbourhood mean, as one message-passing layer sees them.
+    src, dst = g.edge_index
+    x = torch.cat([g.x, scatter(g.x[src], dst, dim=0, dim_size=g.num_nodes, reduce="mean")], 1)
+    x = x.numpy()
+    alone, group, mixed = [], [], []
+    for t in range(g.num_tasks):
+        others = [int(np.flatnonzero(groups == h)[0]) for h in np.unique(groups) if h != groups[t]]
+        alone.append(_linear_ap(g, x, t, [t]))
+        group.append(_linear_ap(g, x, t, list(np.flatnonzero(groups == groups[t]))))
+        mixed.append(_linear_ap(g, x, t, [t] + others))
+    alone, group, mixed = map(np.asarray, (alone, group, mixed))
+    # The group's other annotators' labels make every task better; other groups' labels do not.
+    assert (group > alone).mean() >= 0.9 and group.mean() > alone.mean() + 0.1
+    assert mixed.mean() < alone.mean() + 0.02
+
+
 def test_coverage_and_drop_also_apply_to_community_labels(graph):
     g = make_planted_graph(SyntheticConfig(label_coverage=0.6, member_drop=0.2))
     full = graph.y.numpy()

@@ -271,7 +271,8 @@ _FIELD_TYPES: dict[str, type] = {f.name: typing.get_type_hints(SyntheticConfig)[
 
 #: Named parameter sets. ``default`` is the small graph of the end-to-end demo (builds in about a
 #: second); ``orkut500`` has the scale of the paper's largest benchmark, com-Orkut with 500 tasks
-#: (about 400k nodes and 21M undirected edges).
+#: (about 400k nodes and 21M undirected edges); ``annotated`` and ``annotated_scarce`` use the
+#: annotation label model, the second with scarce labels, where tasks of a group help each other.
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     "mid": dict(num_nodes=50_000, num_tasks=100, num_groups=10, mean_memberships=2.0,
@@ -280,6 +281,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     "annotated": dict(labels="annotation", num_tasks=30, num_groups=5, num_communities=20,
                       label_coverage=0.5, feature_rank=2, feature_noise=3.0,
                       train_fraction=0.1),
+    # The annotated graph with few labels and noisy features: about 3 training positives per
+    # task, so a task alone is data-limited and its group's annotators add what it lacks.
+    "annotated_scarce": dict(labels="annotation", num_tasks=30, num_groups=5,
+                             num_communities=20, label_coverage=0.5, feature_rank=2,
+                             feature_noise=6.0, train_fraction=0.03),
     "orkut500": dict(num_nodes=400_000, num_tasks=500, num_groups=20, mean_memberships=2.5,
                      size_spread=30.0, min_community_size=100, internal_degree=37.0,
                      background_degree=15.0, feature_dim=64),
