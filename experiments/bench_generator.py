@@ -31,9 +31,10 @@ Usage::
     # generator variants side by side (bench_generator_transfer.md), models trained longer:
     nice -n 5 .venv/bin/python experiments/bench_generator.py --transfer 10 --trial '' \
         --trial 'group_core=0.7,core_size=1.0' --train-epochs 100 --train-patience 20
-    # the scarce-label annotation preset, where a task's group helps it (two seeds):
+    # the scarce-label annotation preset, where a task's group helps it (3 seeds), and annotated:
     nice -n 5 .venv/bin/python experiments/bench_generator.py --transfer 15 \
         --trial 'preset=annotated_scarce' --trial 'preset=annotated_scarce,seed=1' \
+        --trial 'preset=annotated_scarce,seed=2' --trial 'preset=annotated' \
         --train-epochs 100 --train-patience 20 --train-batch-size 256 \
         --out bench_generator_transfer_scarce
 

@@ -47,9 +47,14 @@ What the planted groups mean for learning is measured, not assumed
 (``experiments/bench_generator.py --transfer``, every model trained to convergence). With
 ``labels="community"`` two tasks of one group hurt each other more than two tasks of different
 groups (overlapping communities of one region disagree on nodes a shared encoder cannot tell
-apart): a grouping of competing tasks. With ``labels="annotation"`` (preset ``annotated``) and
-noisy features a partner from the task's own group is better than one from another group, but
-only because other groups' partners hurt; same-group partners do not measurably help.
+apart): a grouping of competing tasks. With ``labels="annotation"`` the planted groups are groups
+of *helping* tasks: a model on a task's whole group is better for it than a model on the task
+alone, and a model on as many tasks of other groups is worse. The help is large where a task
+alone is data-limited (preset ``annotated_scarce``: 2-3 training positives per task; test AP
+up by about 0.2 for 97 % of the tasks, and one model per group beats one model on all tasks).
+Where single tasks are already near perfect (preset ``annotated``) groups still help, but one
+model on all tasks does as well. A single same-group partner is better than an other-group one
+but does not measurably help by itself.
 
 Everything is vectorised numpy; edges are sampled in chunks of ``edge_chunk`` draws and encoded as
 int64 pair keys, so memory stays ``O(N * n / 8 + E)`` (no ``O(N^2)``). The graph structure, the
@@ -281,7 +286,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "annotated": dict(labels="annotation", num_tasks=30, num_groups=5, num_communities=20,
                       label_coverage=0.5, feature_rank=2, feature_noise=3.0,
                       train_fraction=0.1),
-    # The annotated graph with few labels and noisy features: about 3 training positives per
+    # The annotated graph with few labels and noisy features: 2-3 training positives per
     # task, so a task alone is data-limited and its group's annotators add what it lacks.
     "annotated_scarce": dict(labels="annotation", num_tasks=30, num_groups=5,
                              num_communities=20, label_coverage=0.5, feature_rank=2,
