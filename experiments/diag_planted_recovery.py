@@ -31,6 +31,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,8 @@ from graphmtl.affinity import (GradTAGEstimator, gradient_cosine, pair_subsets, 
 from graphmtl.affinity.baselines import TrainedSubsetScores  # noqa: E402
 from graphmtl.clustering import TaskClustering  # noqa: E402
 from graphmtl.data import MultiTaskGraph  # noqa: E402
-from graphmtl.data.synthetic import SyntheticConfig, make_planted_graph, planted_groups  # noqa: E402
+from graphmtl.data.synthetic import (SyntheticConfig, make_planted_graph,  # noqa: E402
+                                     planted_groups)
 from graphmtl.models import ModelConfig  # noqa: E402
 from graphmtl.pipeline import train_group_models  # noqa: E402
 from graphmtl.projection import GradientProjector, ProjectionConfig  # noqa: E402
@@ -56,16 +58,9 @@ METHODS = ("gradtag", "gradtag_crossfit", "gradient_cosine", "head_cosine", "pai
 REFERENCES = ("planted", "random", "all_tasks")
 
 
-def with_train_mask(graph: MultiTaskGraph, train_mask: torch.Tensor) -> MultiTaskGraph:
-    """``graph`` with its training mask replaced (bool ``[N, n]``)."""
-    return MultiTaskGraph(x=graph.x, edge_index=graph.edge_index, y=graph.y,
-                          train_mask=train_mask, val_mask=graph.val_mask,
-                          test_mask=graph.test_mask, task_names=graph.task_names,
-                          provenance=graph.provenance)
-
-
-def gradtag(model, graph: MultiTaskGraph, seed: int) -> np.ndarray:
-    """The pipeline's default Grad-TAG affinity ``[n, n]`` of ``model`` on ``graph``."""
+def gradtag(model, graph: MultiTaskGraph, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pipeline's default Grad-TAG affinity ``[n, n]`` of ``model`` on ``graph``, and the
+    gradient cosine ``[n, n]`` from the same projection store."""
     with tempfile.TemporaryDirectory() as tmp:
         store = GradientProjector(ProjectionConfig(dim=100, train_budget=2000, val_budget=1000,
                                                    seed=seed)).project(model, graph, tmp,
@@ -86,8 +81,10 @@ def head_cosine(model, n: int) -> np.ndarray:
 
 
 def group_scores(graph, groups, mc, tc) -> dict:
+    """Mean test AP and ROC-AUC over tasks of one model per group of ``groups``."""
     m = train_group_models(graph, groups, mc, tc, progress=False).metrics
-    return {"ap": round(float(np.nanmean(m.ap)), 4), "roc_auc": round(float(np.nanmean(m.roc_auc)), 4)}
+    return {"ap": round(float(np.nanmean(m.ap)), 4),
+            "roc_auc": round(float(np.nanmean(m.roc_auc)), 4)}
 
 
 def run(seed: int, args) -> dict:
@@ -112,10 +109,10 @@ def run(seed: int, args) -> dict:
 
     t0 = time.perf_counter()
     half = torch.rand(graph.num_nodes, generator=torch.Generator().manual_seed(seed)) < 0.5
-    fit_half = Trainer(mc, tc).fit(with_train_mask(graph, graph.train_mask & half[:, None]),
+    fit_half = Trainer(mc, tc).fit(replace(graph, train_mask=graph.train_mask & half[:, None]),
                                    progress=False).model
     affinities["gradtag_crossfit"], _ = gradtag(
-        fit_half, with_train_mask(graph, graph.train_mask & ~half[:, None]), seed)
+        fit_half, replace(graph, train_mask=graph.train_mask & ~half[:, None]), seed)
     seconds["gradtag_crossfit"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
