@@ -295,7 +295,19 @@ def _transfer_markdown(t: dict) -> list[str]:
         f"Grad-TAG + SDP into the planted number of groups: ARI vs planted groups = {g['ari']}.  ",
         f"Test macro-F1: one model per planted group {f['grouped_f1']} vs one model on all tasks "
         f"{f['all_task_f1']} (ROC-AUC {f['grouped_auc']} vs {f['all_task_auc']}).",
-    ]
+    ] + _partitions_line(t.get("partitions"))
+
+
+def _partitions_line(part: dict | None) -> list[str]:
+    """The whole-group result (test AP, paired difference to the task alone) as one line."""
+    if part is None:
+        return []
+    cells = [f"{label} {part[name]['ap']['mean']} ({part[name]['ap']['diff']:+.3f} ± "
+             f"{part[name]['ap']['sem']:.3f})"
+             for name, label in (("planted", "planted group"),
+                                 ("transversal", "one task of every group"), ("all", "all tasks"))]
+    return ["", "Whole groups, test AP per task and its paired difference to the task trained "
+            f"alone ({part['alone']['ap']['mean']}): " + "; ".join(cells) + "."]
 
 
 def _parse_trial(text: str) -> tuple[str, dict]:
