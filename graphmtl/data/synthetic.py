@@ -376,13 +376,24 @@ def _annotation_tasks(cfg: SyntheticConfig, rng: np.random.Generator, sizes: np.
     communities, largest first by group id)."""
     n, G = cfg.num_tasks, cfg.num_groups
     largest = np.argsort(-sizes, kind="stable")[:G]
-    per_group = np.full(G, n // G) + (np.arange(G) < n % G)
-    group_old = rng.permutation(np.repeat(np.arange(G), per_group))
-    _, seen = np.unique(group_old, return_index=True)
-    old_of_new = group_old[np.sort(seen)]
-    relabel = np.empty(G, dtype=np.int64)
-    relabel[old_of_new] = np.arange(G)
-    return relabel[group_old], largest[old_of_new].astype(np.int64)
+    group_old = rng.permutation(np.repeat(np.arange(G), _near_equal(n, G)))
+    task_group, old_of_new = _by_first_appearance(group_old)
+    return task_group, largest[old_of_new].astype(np.int64)
+
+
+def _near_equal(n: int, G: int) -> np.ndarray:
+    """Sizes (int64 ``[G]``) of ``G`` near-equal parts of ``n`` items, larger parts first."""
+    return np.full(G, n // G) + (np.arange(G) < n % G)
+
+
+def _by_first_appearance(group_old: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Renumber group ids (``[n]``, every id in ``0..G-1`` present) by first appearance.
+    Returns the new ids (int64 ``[n]``) and the old id of each new one (``[G]``)."""
+    _, first = np.unique(group_old, return_index=True)
+    old_of_new = group_old[np.sort(first)]
+    relabel = np.empty(len(old_of_new), dtype=np.int64)
+    relabel[old_of_new] = np.arange(len(old_of_new))
+    return relabel[group_old], old_of_new
 
 
 def _annotate(cfg: SyntheticConfig, rng: np.random.Generator, y: np.ndarray
@@ -464,7 +475,7 @@ def _plant_communities(cfg: SyntheticConfig, rng: np.random.Generator):
     # Node weights drive memberships and background degrees. Capped so that one node cannot
     # want more memberships than a group has communities.
     weight = _pareto(rng, N, cfg.membership_exponent)
-    tasks_per_group = np.full(G, n // G) + (np.arange(G) < n % G)
+    tasks_per_group = _near_equal(n, G)
     home = rng.choice(G, size=N, p=tasks_per_group / n)
     cum_all = np.cumsum(weight)
 
@@ -504,11 +515,7 @@ def _plant_communities(cfg: SyntheticConfig, rng: np.random.Generator):
     new_of_old[perm] = np.arange(n, dtype=np.int32)
     task_of = new_of_old[np.concatenate(task_parts)]
     node_of = np.concatenate(node_parts)
-    group_old = np.concatenate(group_of_task)[perm]
-    _, first = np.unique(group_old, return_index=True)
-    relabel = np.empty(G, dtype=np.int64)
-    relabel[group_old[np.sort(first)]] = np.arange(G)
-    task_group = relabel[group_old]
+    task_group, _ = _by_first_appearance(np.concatenate(group_of_task)[perm])
 
     # Merge repeated members of a community (a heavy node drawn twice for one community).
     key = _unique(task_of.astype(np.int64) * N + node_of)
