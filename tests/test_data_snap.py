@@ -81,6 +81,16 @@ def test_recipe_amazon_sizes_as_the_shared_file_gives_them():
     assert (g61.num_nodes, g61.num_edges) == (3_225, 10_262)
 
 
+def test_papers_label_scarce_protocol_on_amazon():
+    # Amazon: 2 training positives per community; negatives keep 20 / 20 / 60.
+    g = load_snap(*_need("amazon"), SnapRecipe(k=100, split=SplitConfig(train_pos=2)),
+                  features=None)
+    assert torch.equal((g.train_mask & g.y).sum(0), torch.full((100,), 2))
+    neg = g.num_nodes - g.y.sum(0)
+    assert torch.equal((g.train_mask & ~g.y).sum(0), torch.round(0.2 * neg.double()).long())
+    assert g.provenance["split"]["train_pos"] == 2
+
+
 def test_reference_tie_rule_equals_numpy_argsort_idiom_and_differs_from_first():
     g, c = _need("youtube")
     sizes = read_communities(c).sizes

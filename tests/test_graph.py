@@ -55,6 +55,40 @@ def test_split_too_few_positives_names_task():
         stratified_task_splits(y, None, SplitConfig(), task_names=["a", "b"])
 
 
+def test_label_scarce_protocol_fixes_training_positives():
+    N = 600
+    y = torch.zeros(N, 3, dtype=torch.bool)
+    y[:200, 0] = True          # large community: exactly train_pos training positives
+    y[200:260, 1] = True       # at most pos_cutoff positives: the train fraction instead
+    y[300:500, 2] = True
+    config = SplitConfig(train=0.2, val=0.2, seed=0, train_pos=10, pos_cutoff=100)
+    tr, va, te = stratified_task_splits(y, None, config)
+    assert int((tr[:, 0] & y[:, 0]).sum()) == 10 and int((tr[:, 2] & y[:, 2]).sum()) == 10
+    assert int((tr[:, 1] & y[:, 1]).sum()) == round(0.2 * 60)
+    for t in range(3):
+        pos, neg = y[:, t], ~y[:, t]
+        assert int((va[:, t] & pos).sum()) == round(0.2 * int(pos.sum()))
+        assert int((tr[:, t] & neg).sum()) == round(0.2 * int(neg.sum()))  # negatives 20/20/60
+    assert (tr | va | te).all()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(train_pos=0), "train_pos: must be >= 1"),
+    (dict(train_pos=2, pos_cutoff=-1), "pos_cutoff: must be >= 0"),
+    (dict(pos_cutoff=10), "pos_cutoff: only applies with train_pos"),
+])
+def test_label_scarce_protocol_rejects_bad_values(kwargs, match):
+    with pytest.raises(GraphMTLError, match=match):
+        SplitConfig(**kwargs)
+
+
+def test_label_scarce_protocol_needs_enough_positives():
+    y = torch.zeros(100, 1, dtype=torch.bool)
+    y[:12, 0] = True           # 10 train + 2 val leave no test positive
+    with pytest.raises(GraphMTLError, match="task 't'.*12 positives.*10 train positives"):
+        stratified_task_splits(y, None, SplitConfig(train_pos=10), task_names=["t"])
+
+
 def test_save_load_round_trip(tmp_path):
     g = _toy()
     g.provenance = {"name": "toy", "seed": 0}

@@ -91,13 +91,14 @@ def file_record(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def min_splittable(split: SplitConfig) -> int:
-    """The fewest members (positives) a task needs so that ``split`` gives each of train, val and
-    test at least one (the rule of :func:`stratified_task_splits`)."""
+    """The fewest positives a task needs so that ``split`` gives each of train, val and test at
+    least one of them (the rule of :func:`stratified_task_splits`)."""
     c = 3
-    while (round(split.train * c) < 1 or round(split.val * c) < 1
-           or c - round(split.train * c) - round(split.val * c) < 1):
+    while True:
+        n_train, n_val = (int(v) for v in split.counts(np.array(c), positive=True))
+        if n_train >= 1 and n_val >= 1 and c - n_train - n_val >= 1:
+            return c
         c += 1
-    return c
 
 
 def drop_rare_tasks(y: np.ndarray, names: list[str], min_positives: int, source: str
@@ -131,9 +132,11 @@ def assemble(*, edges: np.ndarray, num_nodes: int, y: np.ndarray, task_names: Se
     y_t = torch.from_numpy(np.ascontiguousarray(y, dtype=bool))
     lab_t = None if labelled is None else torch.from_numpy(np.ascontiguousarray(labelled, bool))
     train, val, test = stratified_task_splits(y_t, lab_t, split, task_names=list(task_names))
-    provenance = {**provenance, "split": {"train": split.train, "val": split.val,
-                                          "test": round(1 - split.train - split.val, 10),
-                                          "seed": split.seed}}
+    record = {"train": split.train, "val": split.val,
+              "test": round(1 - split.train - split.val, 10), "seed": split.seed}
+    if split.train_pos is not None:   # recorded only when used: older provenance unchanged
+        record.update(train_pos=split.train_pos, pos_cutoff=split.pos_cutoff)
+    provenance = {**provenance, "split": record}
     return MultiTaskGraph(x=x, edge_index=both_directions(edges, num_nodes), y=y_t,
                           train_mask=train, val_mask=val, test_mask=test,
                           task_names=list(task_names), provenance=provenance)

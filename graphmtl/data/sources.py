@@ -17,6 +17,7 @@ Spec strings (``KIND[:TARGET][,key=value]...``):
 
 Keys: ``k`` (tasks, SNAP), ``communities`` (``top5000`` | ``all``), ``ties`` (``reference`` |
 ``first``, see :mod:`graphmtl.data.snap`), ``seed`` / ``train`` / ``val`` (per-task splits),
+``train_pos`` / ``pos_cutoff`` (the label-scarce protocol: fixed training positives per task),
 ``features`` (``auto``; an integer >= 2 for that many structural dimensions; ``none`` for a
 constant feature; ``edge`` for ogbn-proteins' mean edge features), ``feature_seed``,
 ``min_positives`` (multilabel: drop rarer labels; ``auto``, the default, drops the labels
@@ -54,16 +55,19 @@ KINDS = ("snap", "blogcatalog", "deezer", "ogb", "synthetic", "file")
 SOURCES_VERSION = 1
 _COMMON_KEYS = ("root",)
 _KEYS = {
-    "snap": ("k", "communities", "ties", "seed", "train", "val", "features", "feature_seed",
-             "download"),
-    "blogcatalog": ("seed", "train", "val", "features", "feature_seed", "min_positives"),
-    "deezer": ("seed", "train", "val", "features", "feature_seed", "min_positives"),
+    "snap": ("k", "communities", "ties", "seed", "train", "val", "train_pos", "pos_cutoff",
+             "features", "feature_seed", "download"),
+    "blogcatalog": ("seed", "train", "val", "train_pos", "pos_cutoff", "features",
+                    "feature_seed", "min_positives"),
+    "deezer": ("seed", "train", "val", "train_pos", "pos_cutoff", "features", "feature_seed",
+               "min_positives"),
     "ogb": ("features", "feature_seed"),
     "file": (),
 }
 _TYPES: dict[str, type] = {"k": int, "communities": str, "ties": str, "seed": int, "train": float,
-                           "val": float, "features": str, "feature_seed": int,
-                           "min_positives": int, "root": str, "download": bool}
+                           "val": float, "train_pos": int, "pos_cutoff": int, "features": str,
+                           "feature_seed": int, "min_positives": int, "root": str,
+                           "download": bool}
 _DEFAULT_DEEZER = "hu"
 
 
@@ -76,6 +80,9 @@ class DatasetSpec:
         target: dataset name or path (``None``: the kind's default).
         k, communities, ties: SNAP recipe.
         seed, train, val: per-task split seed and fractions (test = the rest).
+        train_pos, pos_cutoff: the label-scarce protocol (see
+            :class:`~graphmtl.data.splits.SplitConfig`): a fixed number of training positives
+            per task, except for tasks with at most ``pos_cutoff`` positives.
         features: ``"auto"``, ``"none"``, ``"edge"`` or a dimension as a string (``"128"``).
         feature_seed: seed of the structural features.
         min_positives: multilabel sources: drop labels with fewer positives (``None`` = auto:
@@ -93,6 +100,8 @@ class DatasetSpec:
     seed: int = 0
     train: float = 0.2
     val: float = 0.2
+    train_pos: int | None = None
+    pos_cutoff: int = 0
     features: str = "auto"
     feature_seed: int = 0
     min_positives: int | None = None
@@ -105,7 +114,7 @@ class DatasetSpec:
               f"{', '.join(KINDS)}, or a path to a .npz graph)")
         for key, kind in _TYPES.items():
             value = getattr(self, key)
-            if value is None and key in ("root", "min_positives"):
+            if value is None and key in ("root", "min_positives", "train_pos"):
                 continue
             ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
             ok = ok or (kind is float and isinstance(value, int) and not isinstance(value, bool))
@@ -121,7 +130,7 @@ class DatasetSpec:
         check(self.feature_seed >= 0, f"feature_seed: must be >= 0, got {self.feature_seed}")
         check(self.min_positives is None or self.min_positives >= 0,
               f"min_positives: must be >= 0 or auto, got {self.min_positives}")
-        SplitConfig(train=self.train, val=self.val, seed=self.seed)  # validates the fractions
+        self.split_config()  # validates the fractions and the label-scarce protocol
         f = self.features
         check(f in ("auto", "none", "edge") or (f.isdigit() and int(f) >= 2),
               f"features: expected auto, none, edge or an integer >= 2, got {f!r}")
@@ -195,7 +204,8 @@ class DatasetSpec:
         return ",".join(parts)
 
     def split_config(self) -> SplitConfig:
-        return SplitConfig(train=self.train, val=self.val, seed=self.seed)
+        return SplitConfig(train=self.train, val=self.val, seed=self.seed,
+                           train_pos=self.train_pos, pos_cutoff=self.pos_cutoff)
 
     def feature_config(self):
         """``FeatureConfig``, ``None`` (constant feature) or ``"edge"`` (ogb)."""

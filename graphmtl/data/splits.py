@@ -12,20 +12,57 @@ from graphmtl.errors import GraphMTLError, check
 
 @dataclass(frozen=True)
 class SplitConfig:
-    """Fractions of each task's positives (and, separately, negatives) per split.
+    """How each task's positives and, separately, its negatives are split.
 
-    The test split takes what is left: ``test = 1 - train - val``.
+    By default ``train`` and ``val`` are fractions of each class and the test split takes what is
+    left (``test = 1 - train - val``). The papers' label-scarce protocol fixes the number of
+    training *positives* instead: ``train_pos`` positives per task go to train (the negatives
+    keep the fractions), and a task with at most ``pos_cutoff`` positives keeps the ``train``
+    fraction of its positives (the papers: ``train_pos=10, pos_cutoff=100`` for DBLP,
+    LiveJournal and Orkut, ``train_pos=2`` for Amazon). Validation always takes the ``val``
+    fraction of each class.
+
+    Args:
+        train, val: fractions in ``(0, 1)``, ``train + val < 1``.
+        seed: seed of the per-task random orders.
+        train_pos: fixed number of training positives per task (``None``: the ``train``
+            fraction).
+        pos_cutoff: tasks with at most this many positives use the ``train`` fraction even when
+            ``train_pos`` is set (``0``: never).
     """
 
     train: float = 0.2
     val: float = 0.2
     seed: int = 0
+    train_pos: int | None = None
+    pos_cutoff: int = 0
 
     def __post_init__(self) -> None:
         check(0 < self.train < 1, f"split train fraction: must lie in (0, 1), got {self.train}")
         check(0 < self.val < 1, f"split val fraction: must lie in (0, 1), got {self.val}")
         check(self.train + self.val < 1,
               f"split fractions: train + val must be < 1, got {self.train} + {self.val}")
+        check(self.train_pos is None or self.train_pos >= 1,
+              f"split train_pos: must be >= 1, got {self.train_pos}")
+        check(self.pos_cutoff >= 0, f"split pos_cutoff: must be >= 0, got {self.pos_cutoff}")
+        check(self.pos_cutoff == 0 or self.train_pos is not None,
+              "split pos_cutoff: only applies with train_pos (set train_pos too)")
+
+    def counts(self, count: np.ndarray, positive: bool) -> tuple[np.ndarray, np.ndarray]:
+        """``(n_train, n_val)`` int64 for tasks with ``count`` members of one class."""
+        count = np.asarray(count, dtype=np.int64)
+        n_train = np.rint(self.train * count).astype(np.int64)
+        if positive and self.train_pos is not None:
+            n_train = np.where(count > self.pos_cutoff, self.train_pos, n_train)
+        return n_train, np.rint(self.val * count).astype(np.int64)
+
+    def describe(self) -> str:
+        """E.g. ``0.2/0.2/0.6`` or ``10 positives (0.2 up to 100)/0.2/rest``."""
+        if self.train_pos is None:
+            return f"{self.train:g}/{self.val:g}/{1 - self.train - self.val:g}"
+        cut = f", {self.train:g} up to {self.pos_cutoff}" if self.pos_cutoff else ""
+        return (f"{self.train_pos} train positives{cut}, negatives {self.train:g}; "
+                f"val {self.val:g}; test the rest")
 
 
 def stratified_task_splits(y: torch.Tensor, labelled: torch.Tensor | None, config: SplitConfig,
@@ -43,7 +80,8 @@ def stratified_task_splits(y: torch.Tensor, labelled: torch.Tensor | None, confi
     Returns:
         ``(train_mask, val_mask, test_mask)``, each bool ``[N, n]``, disjoint, covering
         ``labelled``. Within a task, ``round(frac * count)`` of its positives and of its negatives
-        go to each of train and val. Deterministic in ``config.seed``.
+        go to each of train and val (with ``train_pos``: that many positives to train, see
+        :class:`SplitConfig`). Deterministic in ``config.seed``.
 
     Raises:
         GraphMTLError: naming the first task whose positives or negatives cannot give every split
@@ -67,16 +105,14 @@ def stratified_task_splits(y: torch.Tensor, labelled: torch.Tensor | None, confi
         for cls in (True, False):
             member = lc & (yc == cls)
             count = member.sum(0)                                     # [c]
-            n_train = np.rint(config.train * count).astype(np.int64)
-            n_val = np.rint(config.val * count).astype(np.int64)
+            n_train, n_val = config.counts(count, positive=cls)
             bad = (n_train < 1) | (n_val < 1) | (count - n_train - n_val < 1)
             if bad.any():
                 t = lo + int(np.flatnonzero(bad)[0])
                 what = "positives" if cls else "negatives"
                 raise GraphMTLError(
                     f"task {names[t]!r}: only {int(count[t - lo])} {what}, too few for a "
-                    f"{config.train:g}/{config.val:g}/{1 - config.train - config.val:g} split "
-                    "with at least one per split")
+                    f"{config.describe()} split with at least one per split")
             rank = np.cumsum(member, axis=0) - 1
             split = np.where(rank < n_train, 1, np.where(rank < n_train + n_val, 2, 3))
             part = np.where(member, split, part).astype(np.uint8)
