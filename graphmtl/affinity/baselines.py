@@ -7,28 +7,23 @@
 - :func:`gradient_cosine` : the cheap baseline, cosine similarity of per-task gradients at θ0,
   read from a projection store.
 
-Subset trainings run in a process pool (default 2 workers with one torch thread each), show a
-tqdm bar, and append one JSON line per finished subset to a result file, so an interrupted run
-resumes where it stopped.
+Subset trainings run in the shared :class:`~graphmtl.training.pool.SubsetTrainingPool` (default
+2 workers with one torch thread each), show a tqdm bar, and append one JSON line per finished
+subset to a result file, so an interrupted run resumes where it stopped.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
-import multiprocessing as mp
 import numpy as np
 import torch
 
 from graphmtl.affinity.matrices import gradient_cosine_affinity
 from graphmtl.affinity.subsets import as_membership
-from graphmtl.errors import GraphMTLError, check
+from graphmtl.errors import check
 from graphmtl.utils.io import stable_hash
 
 MODES = ("scratch", "finetune")
@@ -42,7 +37,8 @@ class TrainedScores:
         subsets: bool ``[m, n]``; scores: ``[m, n]`` = − validation BCE of each task under its
         subset's model (NaN where the task is not in the subset); f1: ``[m, n]`` validation F1;
         seconds: ``[m]`` wall time of each subset's training + scoring (in its worker);
-        epochs: ``[m]`` epochs run; task_names: ``n`` names.
+        epochs: ``[m]`` epochs run; task_names: ``n`` names; ap, roc_auc: ``[m, n]``
+        validation average precision and ROC-AUC (NaN where undefined).
     """
 
     subsets: np.ndarray
@@ -51,6 +47,8 @@ class TrainedScores:
     seconds: np.ndarray
     epochs: np.ndarray
     task_names: list[str]
+    ap: np.ndarray | None = None
+    roc_auc: np.ndarray | None = None
 
 
 def val_rows_from_store(store, graph) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -111,54 +109,6 @@ def check_store_matches(store, graph=None, checkpoint=None) -> None:
                   f"mismatch)")
 
 
-# ------------------------------------------------------------------- worker process
-_WORKER: dict[str, Any] = {}
-
-
-def _init_worker(graph, model_config, train_config, init_from, val_rows, threads):
-    torch.set_num_threads(threads)
-    _WORKER.update(graph=graph, model_config=model_config, train_config=train_config,
-                   init_from=init_from, val_rows=val_rows)
-
-
-def _train_subset(k: int, tasks: list[str]) -> dict:
-    from graphmtl.training import Trainer, predict_logits
-
-    w = _WORKER
-    graph = w["graph"]
-    t0 = time.perf_counter()
-    result = Trainer(w["model_config"], w["train_config"]).fit(
-        graph, tasks, init_from=w["init_from"], progress=False)
-    idx = graph.task_index(tasks)
-    scores, f1 = {}, {}
-    val_rows = w["val_rows"]
-    if val_rows is None:  # every validation node of each task, weight 1
-        sel = {name: (graph.val_mask[:, i].nonzero().flatten().numpy(),
-                      np.ones(int(graph.val_mask[:, i].sum())))
-               for name, i in zip(tasks, idx.tolist())}
-    else:
-        sel = {name: val_rows[name] for name in tasks}
-    nodes = np.unique(np.concatenate([s[0] for s in sel.values()])) if sel else np.zeros(0, int)
-    logits = predict_logits(result.model, graph, torch.as_tensor(nodes)).double()
-    where = {int(v): p for p, v in enumerate(nodes)}
-    for j, (name, i) in enumerate(zip(tasks, idx.tolist())):
-        nd, wt = sel[name]
-        if nd.size == 0:
-            scores[name] = f1[name] = None
-            continue
-        u = logits[[where[int(v)] for v in nd], j]
-        y = graph.y[torch.from_numpy(np.array(nd)), i].double()
-        wt = torch.as_tensor(wt, dtype=torch.float64)
-        bce = torch.nn.functional.binary_cross_entropy_with_logits(u, y, reduction="none")
-        scores[name] = -float(wt @ bce / wt.sum())
-        pred = (u > 0).double()
-        tp, fp, fn = float(wt @ (pred * y)), float(wt @ (pred * (1 - y))), \
-            float(wt @ ((1 - pred) * y))
-        f1[name] = 2 * tp / (2 * tp + fp + fn) if (2 * tp + fp + fn) > 0 else None
-    return {"k": k, "tasks": tasks, "scores": scores, "f1": f1,
-            "seconds": time.perf_counter() - t0, "epochs": len(result.history)}
-
-
 # ------------------------------------------------------------------------ runner
 class TrainedSubsetScores:
     """``f_i(S)`` for every subset by actually training (scikit-learn-style ``fit``).
@@ -171,9 +121,10 @@ class TrainedSubsetScores:
         progress: tqdm bar over subsets.
 
     ``fit(graph, subsets, results=PATH, val_rows=None)`` returns ``self`` with ``result_``
-    (:class:`TrainedScores`). ``results``: JSON-lines file; the first line records the settings,
-    then one line per finished subset (appended and flushed as each finishes). Re-running with the
-    same file skips finished subsets; a file from other settings is an error.
+    (:class:`TrainedScores`). The subsets are trained by a
+    :class:`~graphmtl.training.pool.SubsetTrainingPool`; ``results`` is its JSON-lines file (one
+    line per finished subset, so a re-run with the same file skips finished subsets; a file from
+    other settings is an error).
     """
 
     def __init__(self, model_config=None, train_config=None, mode: str = "scratch",
@@ -191,122 +142,37 @@ class TrainedSubsetScores:
         self.threads = threads
         self.progress = progress
 
-    def _key(self, graph, M) -> str:
-        from graphmtl.training import graph_digest
-
-        return stable_hash({
-            "mode": self.mode, "model": None if self.model_config is None else
-            self.model_config.to_dict(), "train": None if self.train_config is None else
-            self.train_config.to_dict(), "init_from": None if self.init_from is None else
-            str(self.init_from), "data": graph_digest(graph), "subsets": np.packbits(M).tolist()},
-            32)
-
     def fit(self, graph, subsets, results: str | os.PathLike | None = None,
             val_rows: dict | None = None) -> "TrainedSubsetScores":
-        from graphmtl.models import ModelConfig
-        from graphmtl.training import TrainConfig
         from graphmtl.training import load_checkpoint
+        from graphmtl.training.pool import SubsetJob, SubsetTrainingPool, score_matrix
 
         names = list(graph.task_names)
         M = as_membership(subsets, names)
-        m, n = M.shape
-        mc = self.model_config or ModelConfig()
-        tc = self.train_config or TrainConfig()
         init = None
         if self.mode == "finetune":
             init = load_checkpoint(self.init_from)
             missing = [t for t in names if t not in set(init.task_names)]
             check(not missing, f"{self.init_from}: task {missing[0] if missing else ''!r} is not "
                                f"in the base checkpoint (model/data mismatch)")
-        done = self._read(results, graph, M) if results is not None else {}
-        todo = [k for k in range(m) if k not in done]
-        if todo:
-            self._run(graph, M, names, mc, tc, init, val_rows, todo, done, results)
-        scores = np.full((m, n), np.nan)
-        f1 = np.full((m, n), np.nan)
-        seconds, epochs = np.zeros(m), np.zeros(m, dtype=np.int64)
-        pos = {name: i for i, name in enumerate(names)}
-        for k, rec in done.items():
-            for name, v in rec["scores"].items():
-                scores[k, pos[name]] = np.nan if v is None else v
-            for name, v in rec["f1"].items():
-                f1[k, pos[name]] = np.nan if v is None else v
-            seconds[k], epochs[k] = rec["seconds"], rec["epochs"]
-        self.result_ = TrainedScores(M, scores, f1, seconds, epochs, names)
+        pool = SubsetTrainingPool(self.model_config, self.train_config, workers=self.workers,
+                                  threads=self.threads, init_from=init, splits=("val",),
+                                  progress=self.progress, desc=f"training subsets ({self.mode})")
+        jobs = [SubsetJob(tuple(names[i] for i in np.flatnonzero(row))) for row in M]
+        extra = {"mode": self.mode, "init_from": None if self.init_from is None else
+                 str(self.init_from), "val_rows": None if val_rows is None else
+                 stable_hash({k: [np.asarray(a).tolist() for a in v]
+                              for k, v in sorted(val_rows.items())})}
+        records = pool.run(graph, jobs, results=results, val_rows=val_rows, extra_key=extra)
+        self.records_ = records
+        self.result_ = TrainedScores(
+            subsets=M, scores=-score_matrix(records, names, "val", "bce"),
+            f1=score_matrix(records, names, "val", "f1"),
+            seconds=np.array([r["seconds"] for r in records], dtype=float),
+            epochs=np.array([r["epochs"] for r in records], dtype=np.int64), task_names=names,
+            ap=score_matrix(records, names, "val", "ap"),
+            roc_auc=score_matrix(records, names, "val", "roc_auc"))
         return self
-
-    def _run(self, graph, M, names, mc, tc, init, val_rows, todo, done, results):
-        from tqdm.auto import tqdm
-
-        handle = open(results, "a") if results is not None else None
-        bar = tqdm(total=len(todo), desc=f"training subsets ({self.mode})",
-                   disable=not self.progress, unit="subset")
-        init_args = (graph, mc, tc, init, val_rows, self.threads)
-
-        def record(rec):
-            done[rec["k"]] = rec
-            if handle is not None:
-                handle.write(json.dumps(rec) + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            bar.update(1)
-
-        try:
-            jobs = [(k, [names[i] for i in np.flatnonzero(M[k])]) for k in todo]
-            if self.workers == 1:
-                before = torch.get_num_threads()
-                _init_worker(*init_args)
-                try:
-                    for k, tasks in jobs:
-                        record(_train_subset(k, tasks))
-                finally:
-                    torch.set_num_threads(before)
-                    _WORKER.clear()
-            else:
-                # fork: workers inherit the imported modules and the graph (no re-import, no
-                # pickling); each sets one torch thread before any work, like DataLoader workers.
-                ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-                with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
-                                         initargs=init_args) as pool:
-                    futures = [pool.submit(_train_subset, k, tasks) for k, tasks in jobs]
-                    for fut in as_completed(futures):
-                        record(fut.result())
-        finally:
-            bar.close()
-            if handle is not None:
-                handle.close()
-
-    def _read(self, path, graph, M) -> dict[int, dict]:
-        """Finished subsets of an existing result file (after checking it is this run's)."""
-        path = Path(path)
-        key = self._key(graph, M)
-        header = {"header": {"key": key, "mode": self.mode, "subsets": int(M.shape[0]),
-                             "tasks": int(M.shape[1])}}
-        if not path.is_file() or path.stat().st_size == 0:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "w") as f:
-                f.write(json.dumps(header) + "\n")
-            return {}
-        raw = path.read_bytes()
-        if not raw.endswith(b"\n"):  # a line cut by a kill: drop it
-            raw = raw[: raw.rfind(b"\n") + 1]
-            with open(path, "wb") as f:
-                f.write(raw)
-        lines = raw.decode().splitlines()
-        try:
-            first = json.loads(lines[0])
-        except (json.JSONDecodeError, IndexError):
-            raise GraphMTLError(f"{path}: line 1: not a baseline result file") from None
-        check(first.get("header", {}).get("key") == key,
-              f"{path}: results of other settings, data or subsets; use another file")
-        done = {}
-        for i, line in enumerate(lines[1:], start=2):
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                raise GraphMTLError(f"{path}: line {i}: invalid JSON") from None
-            done[int(rec["k"])] = rec
-        return done
 
 
 def gradient_cosine(store, kind: str = "loss") -> np.ndarray:
@@ -334,3 +200,65 @@ def gradient_cosine(store, kind: str = "loss") -> np.ndarray:
 def subset_names(M: np.ndarray, names: Sequence[str]) -> list[list[str]]:
     """The task names of each subset (rows of ``M``)."""
     return [[names[i] for i in np.flatnonzero(row)] for row in np.asarray(M, dtype=bool)]
+
+
+class TrainedAffinityEstimator:
+    """The trained higher-order affinity: every sampled subset's model actually trained.
+
+    This is what every estimate is measured against: ``m`` subsets of ``s`` tasks are sampled,
+    one model is trained per subset with the shared trainer (a process pool, resumable through
+    ``results``), and every task of every subset is scored on the validation split. ``F`` holds
+    validation AP (``score="ap"``) or minus validation BCE (``score="bce"``); both are kept.
+    ``F`` is z-scored per task across its subsets and ``T_ij`` is the mean over the subsets
+    holding both (:func:`~graphmtl.affinity.matrices.higher_order_affinity`); the clustering
+    affinity is ``T`` symmetrised with a zero diagonal.
+
+    Args:
+        num_subsets, subset_size, seed: the subset sample (:func:`sample_subsets`).
+        score: ``ap`` or ``bce``, which score the affinity is built from.
+        standardize: z-score each task's scores across its subsets.
+        model_config, train_config: the subset models' settings.
+        workers, progress: the pool's.
+
+    Attributes (after ``fit``): ``subsets_`` bool ``[m, n]``; ``scores_`` ``{"ap", "bce"}`` ->
+    ``[m, n]`` (``bce`` negated: higher is better; NaN outside the subset); ``affinity_``
+    ``[n, n]``; ``affinities_`` ``{"ap", "bce"}`` -> ``[n, n]``; ``seconds_`` ``[m]`` per-model
+    wall time in its worker; ``task_names_``.
+    """
+
+    def __init__(self, num_subsets: int = 150, subset_size: int = 5, *, score: str = "ap",
+                 standardize: bool = True, seed: int = 0, model_config=None, train_config=None,
+                 workers: int = 2, progress: bool = True):
+        check(score in ("ap", "bce"), f"trained affinity score: expected ap or bce, got {score!r}")
+        check(num_subsets >= 1, f"trained affinity num_subsets: must be >= 1, got {num_subsets}")
+        self.num_subsets = num_subsets
+        self.subset_size = subset_size
+        self.score = score
+        self.standardize = standardize
+        self.seed = seed
+        self.model_config = model_config
+        self.train_config = train_config
+        self.workers = workers
+        self.progress = progress
+
+    def fit(self, graph, results: str | os.PathLike | None = None, subsets=None
+            ) -> "TrainedAffinityEstimator":
+        from graphmtl.affinity.matrices import higher_order_affinity, symmetrize
+        from graphmtl.affinity.subsets import sample_subsets
+
+        n = graph.num_tasks
+        M = (sample_subsets(n, self.num_subsets, min(self.subset_size, n), seed=self.seed)
+             if subsets is None else as_membership(subsets, graph.task_names))
+        res = TrainedSubsetScores(self.model_config, self.train_config, workers=self.workers,
+                                  progress=self.progress).fit(graph, M, results=results).result_
+        self.subsets_ = M
+        self.scores_ = {"ap": res.ap, "bce": res.scores}
+        self.affinities_ = {}
+        for name, F in self.scores_.items():
+            scored = M & np.isfinite(F)
+            self.affinities_[name] = symmetrize(higher_order_affinity(
+                scored, np.where(scored, F, np.nan), standardize=self.standardize))
+        self.affinity_ = self.affinities_[self.score]
+        self.seconds_ = res.seconds
+        self.task_names_ = list(graph.task_names)
+        return self
