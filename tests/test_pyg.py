@@ -1,11 +1,10 @@
-"""PyG / OGB conversion (graphmtl.data.pyg), saved PyG files as dataset specs, and the CLI on one."""
+"""PyG / OGB conversion (graphmtl.data.pyg), saved PyG files as dataset specs, the CLI on one."""
 
 import math
 import types
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from torch_geometric.data import Data, HeteroData
@@ -240,10 +239,12 @@ BAD = {
     "y_float_minus_one": (lambda: _bad(y=-torch.ones(120, 4)), r"^y: value -1\.0 at node 0"),
     "y_int_value": (lambda: _bad(y=torch.full((120, 4), 2)),
                     r"^y: value 2 at node 0, task 't0' is not 0 or 1 \(-1 marks"),
-    "mask_shape": (lambda: _bad(**{**shared_masks(120), "val_mask": torch.ones(120, 3, dtype=bool)}),
+    "mask_shape": (lambda: _bad(**{**shared_masks(120),
+                                   "val_mask": torch.ones(120, 3, dtype=bool)}),
                    r"^val_mask: expected shape \[120\] \(shared by all tasks\) or \[120, 4\]"),
     "mask_missing": (lambda: _bad(train_mask=torch.ones(120, dtype=bool)), r"^val_mask: missing"),
-    "mask_overlap": (lambda: _bad(**{**shared_masks(120), "test_mask": torch.ones(120, dtype=bool)}),
+    "mask_overlap": (lambda: _bad(**{**shared_masks(120),
+                                     "test_mask": torch.ones(120, dtype=bool)}),
                      r"^train_mask and test_mask: both contain node \d+"),
     "mask_values": (lambda: _bad(**{**shared_masks(120), "val_mask": torch.full((120,), 3)}),
                     r"^val_mask: expected bool"),

@@ -284,6 +284,8 @@ def _label_tensor(y: Any) -> tuple[torch.Tensor, bool]:
 def _labels(y: torch.Tensor, sparse: bool, names: list[str]
             ) -> tuple[np.ndarray, np.ndarray | None, str]:
     """``(y bool [N, n], labelled bool [N, n] or None, convention)`` (module docstring)."""
+    if y.is_floating_point() and y.dtype not in (torch.float32, torch.float64):
+        y = y.float()                           # numpy has no bfloat16
     y_np = y.detach().cpu().numpy()
     if sparse:                                  # no unlabelled marker: absent = negative
         marker, missing = None, np.zeros(y_np.shape, dtype=bool)
