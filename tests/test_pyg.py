@@ -260,8 +260,8 @@ BAD = {
               r"^x: 1 NaN value\(s\), the first at node 3, feature 2"),
     "x_inf": (lambda: _bad(x=torch.full((120, 2), math.inf)), r"^x: 240 infinite value"),
     "x_rows": (lambda: _bad(x=torch.zeros(119, 5)), r"^x: expected shape \[120, F\]"),
-    "no_features": (lambda: _bad(x=None), r"^x: the data has no node features; pass "
-                                          r"features='structural'"),
+    "no_features": (lambda: _bad(x=None), r"^x: the data has no node features; ask for "
+                                          r"structural ones .*features='structural'"),
     "task_names": (lambda: _bad(task_names=["a", "b"]), r"^task_names: expected 4 names"),
     "task_names_dup": (lambda: _bad(task_names=["a", "b", "a", "c"]), r"^task_names: 'a' appears"),
     "num_nodes": (lambda: _bad(num_nodes=99), r"^num_nodes: 99, but y has 120 rows"),

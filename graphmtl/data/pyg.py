@@ -98,6 +98,13 @@ def from_pyg(data: Any, *, task_names: list[str] | None = None,
     names = _task_names(task_names if task_names is not None else attrs.get("task_names"), n)
     y, labelled, convention = _labels(y, sparse, names)
     edges, edge_info = _undirected_edges(attrs.get("edge_index"), N)
+    split = _split_choice(splits, attrs)
+    if split is None:                       # the data's masks, checked before any feature work
+        masks, shapes = _masks(attrs, N, names)
+        if labelled is not None:
+            lab = torch.from_numpy(labelled)
+            masks = {k: m & lab for k, m in masks.items()}
+        _check_every_split_has_both_classes(torch.from_numpy(y), masks, names)
     x, feat_info = _features(attrs.get("x"), features, edges, N, feature_cache)
 
     source = attrs.get("provenance")
@@ -105,23 +112,15 @@ def from_pyg(data: Any, *, task_names: list[str] | None = None,
     base.update(provenance or {})
     base["name"] = name or base.get("name") or "pyg"
     base.setdefault("kind", "pyg")
-    info: dict[str, Any] = {"labels": convention,
-                            "unlabelled_pairs": 0 if labelled is None else int((~labelled).sum()),
-                            "edges": edge_info, "features": feat_info}
-
-    split = _split_choice(splits, attrs)
+    info: dict[str, Any] = {
+        "labels": convention,
+        "unlabelled_pairs": 0 if labelled is None else int((~labelled).sum()),
+        "edges": edge_info, "features": feat_info,
+        "splits": "stratified" if split is not None else f"given masks ({shapes})"}
     if split is not None:
-        info["splits"] = "stratified"
         return assemble(edges=edges, num_nodes=N, y=y, task_names=names, split=split, x=x,
                         provenance={**base, "pyg": info}, labelled=labelled)
-    masks, shapes = _masks(attrs, N, names)
-    info["splits"] = f"given masks ({shapes})"
-    if labelled is not None:
-        lab = torch.from_numpy(labelled)
-        masks = {k: m & lab for k, m in masks.items()}
-    y_t = torch.from_numpy(np.ascontiguousarray(y))
-    _check_every_split_has_both_classes(y_t, masks, names)
-    return MultiTaskGraph(x=x, edge_index=both_directions(edges, N), y=y_t,
+    return MultiTaskGraph(x=x, edge_index=both_directions(edges, N), y=torch.from_numpy(y),
                           train_mask=masks["train_mask"], val_mask=masks["val_mask"],
                           test_mask=masks["test_mask"], task_names=names,
                           provenance={**base, "pyg": info})
@@ -196,8 +195,7 @@ def to_pyg(graph: MultiTaskGraph):
     ``y`` bool ``[N, n]``, ``train_mask`` / ``val_mask`` / ``test_mask`` bool ``[N, n]``,
     ``task_names`` (``n`` strings), ``provenance`` (a JSON dict), ``num_nodes``.
     """
-    from torch_geometric.data import Data
-
+    Data = _pyg_data_classes()[0]
     return Data(x=graph.x, edge_index=graph.edge_index, y=graph.y, train_mask=graph.train_mask,
                 val_mask=graph.val_mask, test_mask=graph.test_mask,
                 task_names=list(graph.task_names), provenance=dict(graph.provenance),
@@ -216,10 +214,7 @@ def load_pyg(path: str | os.PathLike, **kwargs: Any) -> MultiTaskGraph:
         path: the ``.pt`` file.
         **kwargs: passed to :func:`from_pyg` (``splits``, ``features``, ...).
     """
-    from torch_geometric.data import Data
-    from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
-    from torch_geometric.data.storage import GlobalStorage
-
+    Data, DataEdgeAttr, DataTensorAttr, GlobalStorage = _pyg_data_classes()
     path = Path(path)
     check(path.is_file(), f"{path}: file not found")
     hint = "save it with torch.save(data, path) or torch.save(data.to_dict(), path)"
@@ -246,6 +241,19 @@ def load_pyg(path: str | os.PathLike, **kwargs: Any) -> MultiTaskGraph:
 
 
 # ---------------------------------------------------------------------- helpers
+def _pyg_data_classes() -> tuple[type, ...]:
+    """``Data`` and the classes a pickled ``Data`` references. The first import of PyG emits a
+    burst of ``torch.jit.script`` deprecation warnings (PyG's, not the user's concern), which a
+    caller recording warnings, such as ``graphmtl data``, would otherwise print."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated",
+                                category=DeprecationWarning)
+        from torch_geometric.data import Data
+        from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
+        from torch_geometric.data.storage import GlobalStorage
+    return Data, DataEdgeAttr, DataTensorAttr, GlobalStorage
+
+
 def _attributes(data: Any) -> dict[str, Any]:
     """The attributes of a ``Data`` / mapping as a plain dict (no tensor copies)."""
     if isinstance(data, Mapping):
@@ -367,8 +375,9 @@ def _features(x: Any, features: str | FeatureConfig, edges: np.ndarray, N: int,
           f"features: expected one of {', '.join(FEATURE_CHOICES)} or a FeatureConfig, got "
           f"{features!r}")
     if features == "x" or (features == "auto" and x is not None):
-        check(x is not None, "x: the data has no node features; pass features='structural' (or "
-              "'auto', or a FeatureConfig) to compute structural ones from the edges")
+        check(x is not None, "x: the data has no node features; ask for structural ones "
+              "computed from the edges: features='structural' (or 'auto', or a FeatureConfig) "
+              "in Python, ',features=128' after a .pt path in a dataset spec")
         x = _tensor(x, "x")
         check(x.dim() == 2 and x.shape[0] == N,
               f"x: expected shape [{N}, F] (N = rows of y), got {tuple(x.shape)}")
