@@ -139,13 +139,31 @@ class MultiTaskGraph:
             test_mask=self.test_mask[:, idx], task_names=[self.task_names[i] for i in idx],
             provenance={**self.provenance, "task_subset": idx.tolist()})
 
-    def to_pyg(self):
-        """A :class:`torch_geometric.data.Data` with the same tensors (no copy)."""
-        from torch_geometric.data import Data
+    @classmethod
+    def from_pyg(cls, data, task_names: list[str] | None = None, splits=None, *,
+                 features="x", **kwargs: Any) -> "MultiTaskGraph":
+        """Convert a :class:`torch_geometric.data.Data` (multi-label ``y [N, n]``, optional masks,
+        ``x``, ``task_names``); see :func:`graphmtl.data.pyg.from_pyg` for the conventions
+        (unlabelled pairs, ``splits``, ``features``) and the other keyword arguments."""
+        from graphmtl.data.pyg import from_pyg
 
-        return Data(x=self.x, edge_index=self.edge_index, y=self.y,
-                    train_mask=self.train_mask, val_mask=self.val_mask, test_mask=self.test_mask,
-                    num_nodes=self.num_nodes)
+        return from_pyg(data, task_names=task_names, splits=splits, features=features, **kwargs)
+
+    @classmethod
+    def from_ogb(cls, dataset, **kwargs: Any) -> "MultiTaskGraph":
+        """Convert an OGB node-property dataset with binary tasks, keeping its
+        ``get_idx_split()``; see :func:`graphmtl.data.pyg.from_ogb`."""
+        from graphmtl.data.pyg import from_ogb
+
+        return from_ogb(dataset, **kwargs)
+
+    def to_pyg(self):
+        """A :class:`torch_geometric.data.Data` with the same tensors (no copy), plus
+        ``task_names`` and ``provenance``, so ``MultiTaskGraph.from_pyg(g.to_pyg())`` equals
+        ``g``; see :func:`graphmtl.data.pyg.to_pyg`."""
+        from graphmtl.data.pyg import to_pyg
+
+        return to_pyg(self)
 
     # ------------------------------------------------------------------ summary
     def summary(self) -> dict[str, Any]:

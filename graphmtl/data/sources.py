@@ -13,6 +13,9 @@ Spec strings (``KIND[:TARGET][,key=value]...``):
 ``synthetic`` / ``synthetic:preset=mid,num_tasks=200``  the planted-group generator; every
                                        key is forwarded to ``SyntheticConfig.from_strings``
 ``path/to/graph.npz``                  a graph saved by ``MultiTaskGraph.save``
+``path/to/data.pt[,features=128]``     a PyG ``Data`` saved with ``torch.save(data, path)`` or
+                                       ``torch.save(data.to_dict(), path)`` (``.pt`` / ``.pth``;
+                                       :func:`graphmtl.data.pyg.load_pyg`)
 =====================================  ===========================================================
 
 Keys: ``k`` (tasks, SNAP), ``communities`` (``top5000`` | ``all``), ``ties`` (``reference`` |
@@ -23,6 +26,11 @@ constant feature; ``edge`` for ogbn-proteins' mean edge features), ``feature_see
 ``min_positives`` (multilabel: drop rarer labels; ``auto``, the default, drops the labels
 too rare to split; ``0`` keeps all), ``root`` (data root), ``download`` (SNAP:
 ``true`` / ``false``).
+
+A ``.pt`` graph takes ``features`` (``auto``, the default: the file's ``x``, required; an integer
+>= 2: that many structural dimensions instead), ``feature_seed`` and ``seed`` / ``train`` /
+``val``: any of the last three draws seeded stratified splits instead of the file's masks (a file
+without masks is split that way in any case).
 
 Bare names resolve against a data root: the spec's ``root=``, else the ``root`` argument, else
 ``$GRAPHMTL_DATA``, else ``<repo>/../shared/datasets`` when it exists. Layout under the root:
@@ -64,6 +72,8 @@ _KEYS = {
     "ogb": ("features", "feature_seed"),
     "file": (),
 }
+#: Keys of a ``.pt`` file spec (a saved PyG ``Data``).
+_PYG_FILE_KEYS = ("seed", "train", "val", "features", "feature_seed")
 _TYPES: dict[str, type] = {"k": int, "communities": str, "ties": str, "seed": int, "train": float,
                            "val": float, "train_pos": int, "pos_cutoff": int, "features": str,
                            "feature_seed": int, "min_positives": int, "root": str,
@@ -111,7 +121,7 @@ class DatasetSpec:
 
     def __post_init__(self) -> None:
         check(self.kind in KINDS, f"dataset kind: unknown {self.kind!r} (known: "
-              f"{', '.join(KINDS)}, or a path to a .npz graph)")
+              f"{', '.join(KINDS)}, or a path to a .npz or .pt graph)")
         for key, kind in _TYPES.items():
             value = getattr(self, key)
             if value is None and key in ("root", "min_positives", "train_pos"):
@@ -140,7 +150,16 @@ class DatasetSpec:
             check(self.target in (None, "ogbn-proteins"),
                   f"ogb: only ogbn-proteins is supported, got {self.target!r}")
         if self.kind == "file":
-            check(self.target is not None, "file: a path to a .npz graph is required")
+            check(self.target is not None, "file: a path to a .npz or .pt graph is required")
+            if not _is_pyg_file(self.target):
+                changed = [f.name for f in dataclasses.fields(self)
+                           if f.name not in ("kind", "target") and getattr(self, f.name) != (
+                               f.default if f.default is not dataclasses.MISSING else ())]
+                check(not changed, f"{changed[0] if changed else ''}: a .npz graph takes no "
+                      "parameters")
+            else:
+                check(self.features not in ("none", "edge"), f"features: {self.features!r} is "
+                      "not available for a .pt graph (use auto or an integer >= 2)")
         if self.kind == "snap":
             check(bool(self.target), "snap: a dataset name or path prefix is required, e.g. "
                   "snap:youtube or snap:/data/com-dblp")
@@ -158,6 +177,13 @@ class DatasetSpec:
         if text.endswith(".npz") or (os.sep in text and Path(text).is_file()):
             return cls(kind="file", target=text)
         head, _, rest = text.partition(",")
+        if _is_pyg_file(head.strip()):
+            pairs = _key_values(rest)
+            for key, _ in pairs:
+                check(key in _PYG_FILE_KEYS, f"{key}: unknown parameter for a .pt graph (known: "
+                      f"{', '.join(_PYG_FILE_KEYS)})")
+            return cls(kind="file", target=head.strip(),
+                       **{key: _convert(key, value) for key, value in pairs})
         kind, colon, target = head.partition(":")
         kind = kind.strip().lower()
         fields = [f for f in rest.split(",") if f.strip()] if rest else []
@@ -166,14 +192,8 @@ class DatasetSpec:
             fields.insert(0, target)
             target = ""
         check(kind in KINDS and kind != "file", f"dataset kind: unknown {kind!r} (known: "
-              f"{', '.join(k for k in KINDS if k != 'file')}, or a path to a .npz graph)")
-        pairs: list[tuple[str, str]] = []
-        for field in fields:
-            key, eq, value = field.partition("=")
-            key, value = key.strip(), value.strip()
-            check(eq == "=" and key, f"dataset spec: expected key=value, got {field.strip()!r}")
-            check(key not in dict(pairs), f"{key}: given more than once")
-            pairs.append((key, value))
+              f"{', '.join(k for k in KINDS if k != 'file')}, or a path to a .npz or .pt graph)")
+        pairs = _key_values(",".join(fields))
         if kind == "synthetic":
             root = dict(pairs).get("root")
             options = tuple((k, v) for k, v in pairs if k != "root")
@@ -189,9 +209,8 @@ class DatasetSpec:
 
     def __str__(self) -> str:
         """The canonical spec string (every non-default parameter)."""
-        if self.kind == "file":
-            return str(self.target)
-        head = self.kind + (f":{self.target}" if self.target else "")
+        head = (str(self.target) if self.kind == "file" else
+                self.kind + (f":{self.target}" if self.target else ""))
         parts = [head]
         defaults = DatasetSpec(kind=self.kind, target=self.target)
         for f in dataclasses.fields(self):
@@ -217,6 +236,24 @@ class DatasetSpec:
             return "edge"
         dim = 128 if self.features == "auto" else int(self.features)
         return FeatureConfig(dim=dim, seed=self.feature_seed)
+
+
+def _key_values(text: str) -> list[tuple[str, str]]:
+    """``"a=1, b=2"`` -> ``[("a", "1"), ("b", "2")]``; malformed or repeated keys are errors."""
+    pairs: list[tuple[str, str]] = []
+    for field in (f for f in text.split(",") if f.strip()):
+        key, eq, value = field.partition("=")
+        key, value = key.strip(), value.strip()
+        check(eq == "=" and key, f"dataset spec: expected key=value, got {field.strip()!r}")
+        check(key not in dict(pairs), f"{key}: given more than once")
+        pairs.append((key, value))
+    return pairs
+
+
+def _is_pyg_file(target: str) -> bool:
+    from graphmtl.data.pyg import PYG_SUFFIXES
+
+    return str(target).lower().endswith(PYG_SUFFIXES)
 
 
 def _convert(key: str, raw: str) -> Any:
@@ -286,6 +323,8 @@ def load_dataset(spec: str | DatasetSpec, *, root: str | os.PathLike | None = No
         GraphMTLError: one line, naming the bad parameter, file or line.
     """
     spec = spec if isinstance(spec, DatasetSpec) else DatasetSpec.parse(spec)
+    if spec.kind == "file" and _is_pyg_file(spec.target):
+        return _load_pyg_file(spec, default_cache_dir(cache_dir) if use_cache else None)
     if spec.kind == "file":
         return MultiTaskGraph.load(spec.target)
     cache = default_cache_dir(cache_dir)
@@ -311,6 +350,19 @@ def load_dataset(spec: str | DatasetSpec, *, root: str | os.PathLike | None = No
         graph.save(cached)
     graph.provenance = {**graph.provenance, "cache": {"status": "miss" if use_cache else "off",
                                                       "key": key, "path": str(cached)}}
+    return graph
+
+
+def _load_pyg_file(spec: DatasetSpec, cache: Path | None) -> MultiTaskGraph:
+    """A saved PyG graph (not cached: reading it is one ``torch.load``)."""
+    from graphmtl.data.pyg import load_pyg
+
+    defaults = DatasetSpec(kind="file", target=spec.target)
+    stratified = any(getattr(spec, k) != getattr(defaults, k) for k in ("seed", "train", "val"))
+    features = "x" if spec.features == "auto" else spec.feature_config()
+    graph = load_pyg(spec.target, splits=spec.split_config() if stratified else None,
+                     features=features, feature_cache=cache)
+    graph.provenance = {**graph.provenance, "spec": str(spec)}
     return graph
 
 
