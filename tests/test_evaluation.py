@@ -1,0 +1,181 @@
+"""The grouping benchmark: statistics, random controls, the training pool and the signals."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from graphmtl.affinity.signals import head_cosine_affinity, label_cooccurrence_affinity
+from graphmtl.data import MultiTaskGraph, SplitConfig, stratified_task_splits
+from graphmtl.errors import GraphMTLError
+from graphmtl.evaluation import (ALL_TASKS, GroupingBenchmark, canonical_groups,
+                                 paired_difference, random_groups, size_profile, summarize)
+from graphmtl.models import ModelConfig, MultiTaskGNN
+from graphmtl.training import TrainConfig
+from graphmtl.training.metrics import tuned_threshold_f1
+from graphmtl.training.pool import SubsetJob, SubsetTrainingPool, score_matrix
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+# ---------------------------------------------------------------------- statistics
+def test_paired_difference_is_t_over_per_seed_means():
+    rng = np.random.default_rng(0)
+    method = rng.random((3, 5))
+    control = rng.random((3, 4, 5))
+    iv = paired_difference(method, control, level=0.9)
+    per_seed = (method[:, None, :] - control).mean(2).mean(1)
+    half = stats.t.ppf(0.95, 2) * per_seed.std(ddof=1) / np.sqrt(3)
+    assert iv.kind == "seeds" and (iv.seeds, iv.draws) == (3, 4)
+    assert iv.mean == pytest.approx(per_seed.mean())
+    assert (iv.lo, iv.hi) == pytest.approx((per_seed.mean() - half, per_seed.mean() + half))
+    assert iv.per_seed == pytest.approx(tuple(per_seed))
+
+
+def test_paired_difference_pairs_tasks_and_skips_undefined_ones():
+    method = np.array([[0.5, np.nan, 0.9], [0.6, 0.2, np.nan]])
+    control = np.array([[0.4, 0.1, 0.1], [0.5, 0.1, 0.2]])    # deterministic control [S, n]
+    iv = paired_difference(method, control)
+    assert iv.per_seed == pytest.approx((np.mean([0.1, 0.8]), np.mean([0.1, 0.1])))
+    assert iv.draws == 1
+
+
+def test_one_seed_interval_is_over_draws_and_says_so():
+    iv = paired_difference(np.full((1, 3), 0.5), np.array([[[0.4] * 3, [0.3] * 3, [0.35] * 3]]))
+    assert iv.kind == "draws" and iv.defined and iv.lo > 0
+    lone = paired_difference(np.full((1, 3), 0.5), np.full((1, 1, 3), 0.4))
+    assert not lone.defined and lone.mean == pytest.approx(0.1)
+    with pytest.raises(GraphMTLError, match="do not pair"):
+        paired_difference(np.zeros((2, 3)), np.zeros((3, 2, 3)))
+
+
+def test_verdicts():
+    from graphmtl.evaluation import Interval
+
+    better = Interval(0.05, 0.01, 0.09, 0.95, 3, 5, "seeds")
+    assert better.verdict("random groups", "AP").startswith("better than random groups by +0.050")
+    assert Interval(-0.05, -0.09, -0.01, 0.95, 3, 5, "seeds").verdict("x", "AP").startswith(
+        "worse than x")
+    assert Interval(0.01, -0.02, 0.04, 0.95, 3, 5, "seeds").verdict("x", "AP").startswith(
+        "no better than x")
+
+
+# ---------------------------------------------------------------------- random controls
+def test_random_groups_keep_sizes_and_are_seeded():
+    sizes = (4, 3, 3)
+    a, b = random_groups(sizes, 0, 7), random_groups(sizes, 0, 7)
+    assert np.array_equal(a, b) and sorted(np.bincount(a).tolist()) == [3, 3, 4]
+    assert not np.array_equal(a, random_groups(sizes, 1, 7))
+    assert not np.array_equal(a, random_groups(sizes, 0, 8))
+
+
+def test_canonical_groups_and_size_profile():
+    assert canonical_groups([5, 5, 2, 9, 2]).tolist() == [0, 0, 1, 2, 1]
+    assert size_profile(np.array([1, 1, 0, 2, 1])) == (3, 1, 1)
+
+
+# ---------------------------------------------------------------------- metrics and signals
+def test_tuned_threshold_f1_picks_the_validation_optimum():
+    val_scores = np.array([-2.0, -1.0, 0.5, 1.0, 2.0])
+    val_labels = np.array([0, 1, 1, 0, 1])
+    f1, thr = tuned_threshold_f1(val_scores, val_labels, np.array([-1.5, -0.5, 3.0]),
+                                 np.array([0, 1, 1]))
+    assert thr == -1.0                       # everything from -1 up: P = 3/4, R = 1
+    assert f1 == pytest.approx(2 * 2 / (2 + 2))
+    f1, thr = tuned_threshold_f1(np.zeros(3), np.zeros(3), np.array([1.0]), np.array([1]))
+    assert thr == 0.0 and f1 == 1.0          # no validation positive: logit 0
+    assert np.isnan(tuned_threshold_f1(val_scores, val_labels, np.ones(2), np.zeros(2))[0])
+
+
+def _graph(N=160, n=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(N, 6, generator=g)
+    latent = x[:, :2].repeat_interleave(n // 2, dim=1)           # tasks 0-2 and 3-5 related
+    y = (latent + 0.7 * torch.randn(N, n, generator=g)) > 0.4
+    tr, va, te = stratified_task_splits(y, None, SplitConfig(seed=seed))
+    ei = torch.randint(0, N, (2, 500), generator=g)
+    return MultiTaskGraph(x=x, edge_index=ei, y=y, train_mask=tr, val_mask=va, test_mask=te,
+                          task_names=[f"t{i}" for i in range(n)])
+
+
+def test_label_cooccurrence_is_jaccard_of_training_positives():
+    graph = _graph()
+    A = label_cooccurrence_affinity(graph)
+    P = (graph.y & graph.train_mask).numpy()
+    i, j = 0, 4
+    expect = (P[:, i] & P[:, j]).sum() / (P[:, i] | P[:, j]).sum()
+    assert A[i, j] == pytest.approx(expect) and A[j, i] == pytest.approx(expect)
+    assert np.all(np.diag(A) == 0)
+
+
+def test_head_cosine():
+    model = MultiTaskGNN(6, 3, ModelConfig("sign", hidden=4, sign_hops=1))
+    W = model.head.weight.detach().double().numpy()
+    A = head_cosine_affinity(model)
+    assert A[0, 1] == pytest.approx(W[0] @ W[1] / np.linalg.norm(W[0]) / np.linalg.norm(W[1]))
+    assert A[2, 2] == 0
+
+
+MC = ModelConfig("sign", hidden=8, sign_hops=1, dropout=0.0)
+TC = TrainConfig(epochs=3, patience=0, batch_size=64)
+
+
+def test_pool_trains_each_distinct_job_once_and_resumes(tmp_path):
+    graph = _graph()
+    jobs = [SubsetJob(("t0", "t1")), SubsetJob(("t2",), seed=3), SubsetJob(("t0", "t1"))]
+    pool = SubsetTrainingPool(MC, TC, workers=1, splits=("val", "test"), progress=False)
+    out = tmp_path / "pool.jsonl"
+    records = pool.run(graph, jobs, results=out)
+    assert len(out.read_text().splitlines()) == 1 + 2            # header + two distinct jobs
+    assert records[0] is records[2] and records[1]["seed"] == 3
+    for s in ("val", "test"):
+        assert set(records[0]["scores"][s]["ap"]) == {"t0", "t1"}
+    assert "f1_tuned" in records[0]["scores"]["test"]
+    ap = score_matrix(records, graph.task_names, "test", "ap")
+    assert np.isfinite(ap[0, :2]).all() and np.isnan(ap[0, 2:]).all()
+    more = pool.run(graph, jobs + [SubsetJob(("t5",))], results=out)   # reuses the finished
+    assert more[0]["seconds"] == records[0]["seconds"]
+    assert len(out.read_text().splitlines()) == 1 + 3
+    with pytest.raises(GraphMTLError, match="other settings"):
+        SubsetTrainingPool(MC, TC.replace(epochs=4), workers=1, progress=False).run(
+            graph, jobs, results=out)
+    with pytest.raises(GraphMTLError, match="unknown task 'zz'"):
+        pool.run(graph, [SubsetJob(("zz",))])
+
+
+# ---------------------------------------------------------------------- the benchmark
+def test_benchmark_seed_and_summary(tmp_path):
+    graph = _graph()
+    planted = np.array([0, 0, 0, 1, 1, 1])
+    bench = GroupingBenchmark(MC, TC, random_draws=2, workers=2, progress=False)
+    runs = []
+    for seed in (0, 1):
+        runs.append(bench.run_seed(
+            graph, {"mine": [1, 1, 1, 0, 0, 0], "uneven": [0, 0, 0, 0, 1, 1]}, seed=seed,
+            planted=planted, costs={"mine": {"wall_s": 1.0, "cpu_s": 2.0}},
+            results=tmp_path / f"s{seed}.jsonl",
+            save_models={"mine": tmp_path / f"models{seed}"}))
+    r0 = runs[0]
+    assert list(r0.methods) == ["mine", "uneven", "planted groups"]
+    assert set(r0.random) == {(3, 3), (4, 2)} and all(len(d) == 2 for d in r0.random.values())
+    for draw in r0.control("uneven"):
+        assert size_profile(draw.groups) == (4, 2)
+    assert (tmp_path / "models0" / "group_0" / "model.pt").is_file()
+    assert np.array_equal(r0.all_tasks.groups, np.zeros(6))
+    ap = r0.methods["mine"].scores["ap"]
+    assert ap.shape == (6,) and np.all((ap >= 0) & (ap <= 1))
+    # "mine" and the planted groups are the same partition: the same models, the same scores
+    np.testing.assert_array_equal(ap, r0.methods["planted groups"].scores["ap"])
+    res = summarize(runs)
+    mine = res.method("mine")
+    assert mine.ari == 1.0 and res.method("uneven").ari < 1.0
+    assert mine.vs_random["ap"].seeds == 2 and mine.vs_random["ap"].draws == 2
+    assert mine.wall_s == 1.0 and res.method("uneven").wall_s is None
+    assert "| mine | 2 |" in res.table()
+    json.dumps(res.to_dict())
+    with pytest.raises(GraphMTLError, match="reserved"):
+        bench.run_seed(graph, {ALL_TASKS: planted})
+    with pytest.raises(GraphMTLError, match="one group id per task"):
+        bench.run_seed(graph, {"short": [0, 1]})
