@@ -255,3 +255,30 @@ def tuned_threshold_f1(val_scores: np.ndarray, val_labels: np.ndarray, test_scor
     pred = np.asarray(test_scores) >= threshold
     tp = float((pred & yt).sum())
     return 2 * tp / (float(pred.sum()) + float(yt.sum())), threshold
+
+
+def average_precision_columns(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor
+                              ) -> torch.Tensor:
+    """Average precision of many score columns at once, float64 ``[C]``.
+
+    Column ``c`` ranks its masked rows by ``scores[:, c]``; ``AP = mean over its positives of the
+    precision at the positive's rank``, which is scikit-learn's ``average_precision_score`` when
+    no two scores of a column tie (ties among continuous logits have probability zero; tied rows
+    are ranked in row order here). NaN for a column without masked positives. Used where
+    thousands of (subset, task) columns are scored at once.
+
+    Args:
+        scores: ``[M, C]``.
+        labels: ``[M, C]`` {0, 1} / bool.
+        mask: ``[M, C]`` bool, which rows belong to each column.
+    """
+    m = mask.bool()
+    y = (labels.bool() & m).double()
+    s = scores.double().masked_fill(~m, float("-inf"))
+    order = s.argsort(dim=0, descending=True, stable=True)
+    ys = y.gather(0, order)
+    rank = torch.arange(1, s.shape[0] + 1, dtype=torch.float64)[:, None]
+    precision = ys.cumsum(0) / rank
+    n_pos = ys.sum(0)
+    ap = (precision * ys).sum(0) / n_pos.clamp_min(1)
+    return ap.masked_fill(n_pos == 0, float("nan"))
