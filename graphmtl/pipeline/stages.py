@@ -166,7 +166,8 @@ class RunDirectory:
             problem = self._problem(name, done, upstream)
             if problem is None:
                 return done
-            warnings.warn(f"{problem}; re-running the {name} stage", stacklevel=2)
+            if problem:  # (empty: a stage it read was re-run, like a change of its inputs)
+                warnings.warn(f"{problem}; re-running the {name} stage", stacklevel=2)
             shutil.rmtree(stage_dir, ignore_errors=True)
         elif done is not None and done.key != key and stage_dir.exists():
             shutil.rmtree(stage_dir)  # inputs changed: stale partial work must not be resumed
@@ -193,7 +194,8 @@ class RunDirectory:
         return record
 
     def _problem(self, name: str, rec: StageRecord, upstream: dict[str, str]) -> str | None:
-        """Why a finished record with the right key cannot be reused (``None``: it can)."""
+        """Why a finished record with the right key cannot be reused: ``None`` if it can, ``""``
+        if a stage it read was re-run since, else a one-line description of the damage."""
         stage_dir = self.path / name
         if not rec.sha256:  # written before seals: the old rule (marker file present)
             if not self._legacy_warned:
@@ -205,9 +207,8 @@ class RunDirectory:
         if seal_matches(rec.to_dict()) is not True:
             return (f"{self.path / MANIFEST}: the record of stage {name!r} was edited or damaged "
                     "(it does not match its sha256)")
-        for up, digest in rec.upstream.items():
-            if upstream.get(up) != digest:
-                return f"{self.path / up}: stage {up!r}, which {name!r} read, was re-run"
+        if any(upstream.get(up) != digest for up, digest in rec.upstream.items()):
+            return ""
         for rel, frec in rec.files.items():
             try:
                 check_file(stage_dir / rel, frec, "", full=frec["bytes"] <= FULL_CHECK_BYTES)

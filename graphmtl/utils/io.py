@@ -82,7 +82,7 @@ def read_json(path: str | os.PathLike, expect: type | None = None) -> Any:
         raise GraphMTLError(f"{path}: line {e.lineno}: invalid JSON ({e.msg})") from None
     if expect is not None and not isinstance(value, expect):
         kind = {dict: "an object", list: "a list"}.get(expect, expect.__name__)
-        raise GraphMTLError(f"{path}: expected a JSON {kind} at the top level, got "
+        raise GraphMTLError(f"{path}: expected {kind} at the top level of the JSON, got "
                             f"{_json_type(value)}")
     return value
 
