@@ -170,7 +170,7 @@ def load_checkpoint(path: str | os.PathLike | Checkpoint) -> Checkpoint:
         return path
     path = Path(path)
     check(path.is_file(), f"{path}: checkpoint file not found")
-    fix = ("re-train it (graphmtl train --resume continues from last.pt) or restore a copy")
+    fix = "delete it and train again (graphmtl train), or restore a copy"
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unpickling failure means "not a checkpoint"

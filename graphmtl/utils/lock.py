@@ -42,7 +42,8 @@ LOCK_NAME = ".graphmtl.lock"
 
 # Locks held by this process, by resolved directory: a new lock on a directory this process
 # already holds supersedes the old one (e.g. a RunDirectory re-created after an exception).
-_HELD: dict[str, "DirectoryLock"] = {}
+# Weak: a lock whose owner is garbage-collected is released by its finalizer.
+_HELD: "weakref.WeakValueDictionary[str, DirectoryLock]" = weakref.WeakValueDictionary()
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,7 @@ def _release(fd: int, path: str, owner_pid: int, key: str) -> None:
         pass
     held = _HELD.get(key)
     if held is not None and held._fd == fd:
-        del _HELD[key]
+        _HELD.pop(key, None)
 
 
 def _close_in_child() -> None:
