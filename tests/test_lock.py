@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import warnings
 from pathlib import Path
 
@@ -22,9 +21,10 @@ from graphmtl.pipeline import RunDirectory
 from graphmtl.utils.lock import LOCK_NAME, DirectoryLock, LockHolder
 
 ROOT = Path(__file__).resolve().parents[1]
+LOCK_PY = ROOT / "graphmtl" / "utils" / "lock.py"
 # The lock module alone (graphmtl.utils imports torch, which takes seconds to start).
 LIGHT_IMPORT = ("import importlib.util as u, sys\n"
-                f"spec = u.spec_from_file_location('lock', {str(ROOT / 'graphmtl/utils/lock.py')!r})\n"
+                f"spec = u.spec_from_file_location('lock', {str(LOCK_PY)!r})\n"
                 "lock = sys.modules['lock'] = u.module_from_spec(spec)\n"
                 "spec.loader.exec_module(lock)\n")
 

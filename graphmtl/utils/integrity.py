@@ -19,6 +19,7 @@ import hashlib
 import json
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -130,22 +131,29 @@ def _plain(o: Any) -> Any:
 
 
 # ---------------------------------------------------------------------- files
-# Files already hashed in this process, by (path, size, mtime): a store opened by several
-# stages of one command is hashed once.
-_DIGESTS: dict[tuple[str, int, int], str] = {}
+# Digests of files already hashed in this process, by (path, inode, size, mtime): a store
+# opened by several stages of one command is hashed once. Only files whose mtime was at least
+# _SETTLED_NS old when hashed are remembered: file times advance in coarse ticks, so a file
+# rewritten within the tick of its hashing could keep its size and mtime.
+_DIGESTS: dict[tuple[str, int, int, int], str] = {}
+_SETTLED_NS = 1_000_000_000
 
 
-def _stamp(path: Path, st: os.stat_result) -> tuple[str, int, int]:
-    return (str(path.resolve()), st.st_size, st.st_mtime_ns)
+def _digest(path: Path) -> str:
+    st = path.stat()
+    stamp = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+    if stamp in _DIGESTS:
+        return _DIGESTS[stamp]
+    digest = file_digest(path)
+    if time.time_ns() - st.st_mtime_ns > _SETTLED_NS:
+        _DIGESTS[stamp] = digest
+    return digest
 
 
 def file_record(path: str | os.PathLike) -> dict[str, Any]:
     """``{"bytes": size, "sha256": digest}`` of a file, for a manifest."""
     path = Path(path)
-    st = path.stat()
-    record = {"bytes": st.st_size, "sha256": file_digest(path)}
-    _DIGESTS[_stamp(path, st)] = record["sha256"]
-    return record
+    return {"bytes": path.stat().st_size, "sha256": _digest(path)}
 
 
 def check_file(path: str | os.PathLike, record: Mapping[str, Any], fix: str, *,
@@ -170,9 +178,6 @@ def check_file(path: str | os.PathLike, record: Mapping[str, Any], fix: str, *,
                                      f"{int(record['bytes'])})", fix)
     if not full:
         return
-    stamp = _stamp(path, st)
-    if stamp not in _DIGESTS:
-        _DIGESTS[stamp] = file_digest(path)
-    if _DIGESTS[stamp] != record["sha256"]:
+    if _digest(path) != record["sha256"]:
         raise DamagedFileError(path, "content does not match its recorded sha256 (damaged or "
                                      "edited)", fix)
