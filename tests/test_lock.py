@@ -119,6 +119,13 @@ def test_lock_is_released_at_exit_without_a_stale_warning(tmp_path):
         RunDirectory(tmp_path, {}).close()
 
 
+def test_run_directory_with_block_releases_the_lock(tmp_path):
+    with RunDirectory(tmp_path, {}) as run:
+        run.run("a", {}, lambda d: {})
+        assert try_lock_elsewhere(tmp_path) == "in use"
+    assert not (tmp_path / LOCK_NAME).exists() and try_lock_elsewhere(tmp_path) == "acquired"
+
+
 def test_same_process_reopens_its_own_directory(tmp_path):
     first = RunDirectory(tmp_path, {})
     second = RunDirectory(tmp_path, {})  # e.g. re-created after an exception: supersedes

@@ -60,7 +60,7 @@ _ARRAYS = {"z": np.float32, "f0": np.float32, "y": np.uint8, "weight": np.float3
 _FIX = "re-run `graphmtl project` with --restart (or delete the store directory) to rebuild it"
 
 
-def store_files() -> list[str]:
+def _store_files() -> list[str]:
     """File names of a store's arrays, in manifest order."""
     return [f"{split}.{name}.npy" for split in STORE_SPLITS
             for name in ("task_ptr", *_ARRAYS)]
@@ -115,10 +115,10 @@ class ProjectionStore:
         if sealed is None or not isinstance(files, dict):
             warnings.warn(f"{self.path}: projection store written by an older graphmtl without "
                           "digests; only the array sizes are checked", stacklevel=2)
-            for name in store_files():
+            for name in _store_files():
                 _check_npy_size(self.path / name)
         else:
-            for name in store_files():
+            for name in _store_files():
                 check(name in files, f"{manifest_path}: no digest recorded for {name}; {_FIX}")
                 check_file(self.path / name, files[name], _FIX, full=verify)
         self._arrays: dict[tuple[str, str], np.ndarray] = {}
@@ -214,7 +214,7 @@ class StoreWriter:
     def finalize(self) -> ProjectionStore:
         """Flush, record every array's size and sha256, and mark the manifest complete."""
         self.flush()
-        self.manifest["files"] = {name: file_record(self.path / name) for name in store_files()}
+        self.manifest["files"] = {name: file_record(self.path / name) for name in _store_files()}
         self.manifest["complete"] = True
         self._write_manifest()
         return ProjectionStore(self.path, verify=False)  # the digests were just taken
