@@ -195,7 +195,8 @@ def test_truncated_cache_entry_is_discarded_and_rebuilt(tmp_path):
     entry = Path(first.provenance["cache"]["path"])
     assert entry.is_file() and first.provenance["cache"]["status"] == "miss"
     truncate(entry)
-    with pytest.warns(UserWarning, match=f"cache entry discarded and rebuilt: {entry}"):
+    with pytest.warns(UserWarning, match=f"{entry}: prepared-data cache entry discarded and "
+                                         r"rebuilt \(not a graphmtl dataset file, or a damaged"):
         again = load_dataset(TINY, cache_dir=tmp_path)
     assert again.provenance["cache"]["status"] == "miss"
     assert torch.equal(again.x, first.x) and torch.equal(again.val_mask, first.val_mask)

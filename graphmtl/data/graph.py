@@ -203,8 +203,8 @@ class MultiTaskGraph:
         path = Path(path)
         check(path.is_file(), f"{path}: file not found")
         fix = "re-create it (graphmtl data prepare SPEC --out FILE.npz) or restore a copy"
-        try:
-            with np.load(path, allow_pickle=False) as z:
+        try:  # our own handle: np.load leaks its own when the zip is unreadable
+            with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
                 meta = json.loads(bytes(z["meta"]).decode())
                 arrays = {k: z[k] for k in ("x", "edge_index", "y", "split")}
         except Exception as e:  # noqa: BLE001 - zip, zlib, npy-header, JSON, missing members

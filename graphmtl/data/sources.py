@@ -293,7 +293,9 @@ def load_dataset(spec: str | DatasetSpec, *, root: str | os.PathLike | None = No
                                                               "path": str(cached)}}
             return graph
         except GraphMTLError as e:  # damaged or truncated: discard it and rebuild below
-            warnings.warn(f"prepared-data cache entry discarded and rebuilt: {e}", stacklevel=2)
+            problem = getattr(e, "problem", None) or str(e).removeprefix(f"{cached}: ")
+            warnings.warn(f"{cached}: prepared-data cache entry discarded and rebuilt ({problem})",
+                          stacklevel=2)
             cached.unlink(missing_ok=True)
     start = time.perf_counter()
     graph = _build(spec, sources, cache if use_cache else None)

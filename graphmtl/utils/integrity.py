@@ -32,11 +32,15 @@ SEAL_KEY = "sha256"
 
 
 class DamagedFileError(GraphMTLError):
-    """A file graphmtl wrote does not match its recorded digest, size or format."""
+    """A file graphmtl wrote does not match its recorded digest, size or format.
+
+    The message is ``"<path>: <problem>; <fix>"``; ``path`` and ``problem`` are kept as
+    attributes for callers that repair the file themselves.
+    """
 
     def __init__(self, path: str | os.PathLike, problem: str, fix: str):
         super().__init__(f"{path}: {problem}; {fix}")
-        self.path = Path(path)
+        self.path, self.problem = Path(path), problem
 
 
 # ---------------------------------------------------------------------- content digests
