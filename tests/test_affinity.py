@@ -277,7 +277,7 @@ def test_estimator_warns_about_tasks_without_positives(tmp_path):
     y[ptr[2]:ptr[3]] = 0
     y.flush()
     with pytest.warns(RuntimeWarning, match="no positive train rows.*'task2'"):
-        GradTAGEstimator(num_subsets=10, subset_size=2).fit(tmp_path / "s")
+        GradTAGEstimator(num_subsets=10, subset_size=2).fit(store)  # opened before the edit
 
 
 def test_ensemble_averages_members_and_reports_spread(tmp_path):

@@ -78,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
     check(not ckpt.data_hash or ckpt.data_hash == digest,
           f"{args.checkpoint}: trained on other data (graph digest {ckpt.data_hash}, --data "
           f"{args.data} has {digest})")
+    # Same features and edges are not enough: other splits (e.g. seed=1) would put the model's
+    # training rows among the store's validation rows.
+    ckpt.check_data(graph, f"--data {args.data}")
     budget = args.budget
     config = ProjectionConfig(
         dim=args.dim, seed=args.seed, params=args.params, batch_size=args.batch_size,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 
 from graphmtl.errors import GraphMTLError, check
+from graphmtl.utils.integrity import DamagedFileError, content_digest
 from graphmtl.utils.io import atomic_path
 from graphmtl.utils.text import preview
 
@@ -188,37 +190,70 @@ class MultiTaskGraph:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
-        """Save to a compressed ``.npz`` (no pickled objects), atomically.
+        """Save to an ``.npz`` (no pickled objects), atomically.
 
         Masks are packed as one uint8 code per (node, task): 0 unlabelled, 1 train, 2 val,
-        3 test, so the file is small even at N x n = millions.
+        3 test, so the file is small even at N x n = millions. ``meta["sha256"]`` is the
+        :func:`~graphmtl.utils.integrity.content_digest` of the arrays and the rest of the
+        metadata, checked by :meth:`load`.
         """
         split_code = (self.train_mask.to(torch.uint8) * 1 + self.val_mask.to(torch.uint8) * 2
                       + self.test_mask.to(torch.uint8) * 3)
+        arrays = {"x": self.x.numpy(), "edge_index": self.edge_index.numpy(),
+                  "y": np.packbits(self.y.numpy(), axis=1), "split": split_code.numpy()}
         meta = {"format": "graphmtl.MultiTaskGraph", "version": _FORMAT_VERSION,
                 "task_names": self.task_names, "provenance": self.provenance}
+        meta = json.loads(json.dumps(meta))  # the digest sees what load() will read back
+        meta["sha256"] = _graph_digest(arrays, meta)
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as f:
-                np.savez(f, x=self.x.numpy(), edge_index=self.edge_index.numpy(),
-                         y=np.packbits(self.y.numpy(), axis=1), split=split_code.numpy(),
-                         meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+                np.savez(f, **arrays, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "MultiTaskGraph":
-        """Load a graph written by :meth:`save`."""
+        """Load a graph written by :meth:`save`, checking its content digest.
+
+        Raises:
+            GraphMTLError: one line naming the file when it is missing, is not a graphmtl graph,
+                or is damaged or truncated (a :class:`~graphmtl.utils.integrity.DamagedFileError`).
+                A file written before digests existed loads with a warning.
+        """
         path = Path(path)
         check(path.is_file(), f"{path}: file not found")
-        try:
-            with np.load(path, allow_pickle=False) as z:
+        fix = "re-create it (graphmtl data prepare SPEC --out FILE.npz) or restore a copy"
+        try:  # our own handle: np.load leaks its own when the zip is unreadable
+            with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
                 meta = json.loads(bytes(z["meta"]).decode())
-                n = len(meta["task_names"])
-                y = np.unpackbits(z["y"], axis=1, count=n).astype(bool)
-                split = torch.from_numpy(z["split"])
-                x, edge_index = z["x"], z["edge_index"]
-        except (OSError, ValueError, KeyError) as e:
-            raise GraphMTLError(f"{path}: not a graphmtl dataset file ({e})") from None
-        check(meta.get("format") == "graphmtl.MultiTaskGraph", f"{path}: not a graphmtl dataset file")
-        return cls(x=torch.from_numpy(x), edge_index=torch.from_numpy(edge_index),
-                   y=torch.from_numpy(y), train_mask=split == 1, val_mask=split == 2,
-                   test_mask=split == 3, task_names=list(meta["task_names"]),
-                   provenance=meta["provenance"])
+                arrays = {k: z[k] for k in ("x", "edge_index", "y", "split")}
+        except Exception as e:  # noqa: BLE001 - zip, zlib, npy-header, JSON, missing members
+            raise DamagedFileError(path, f"not a graphmtl dataset file, or a damaged or "
+                                         f"truncated one ({_reason(e)})", fix) from None
+        check(isinstance(meta, dict) and meta.get("format") == "graphmtl.MultiTaskGraph",
+              f"{path}: not a graphmtl dataset file")
+        recorded = meta.pop("sha256", None)
+        if recorded is None:
+            warnings.warn(f"{path}: written by an older graphmtl without a content digest, so it "
+                          "cannot be checked for damage; re-save it to add one", stacklevel=2)
+        elif _graph_digest(arrays, meta) != recorded:
+            raise DamagedFileError(path, "content does not match its recorded sha256 (damaged "
+                                         "or edited)", fix)
+        try:
+            n = len(meta["task_names"])
+            y = np.unpackbits(arrays["y"], axis=1, count=n).astype(bool)
+            split = torch.from_numpy(arrays["split"])
+            return cls(x=torch.from_numpy(arrays["x"]),
+                       edge_index=torch.from_numpy(arrays["edge_index"]), y=torch.from_numpy(y),
+                       train_mask=split == 1, val_mask=split == 2, test_mask=split == 3,
+                       task_names=list(meta["task_names"]), provenance=meta["provenance"])
+        except (GraphMTLError, KeyError, TypeError, ValueError) as e:
+            raise GraphMTLError(f"{path}: inconsistent graph file ({_reason(e)}); {fix}") from None
+
+
+def _graph_digest(arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> str:
+    return content_digest({"arrays": arrays, "meta": {k: v for k, v in meta.items()
+                                                      if k != "sha256"}})
+
+
+def _reason(e: BaseException) -> str:
+    text = str(e).splitlines()[0] if str(e) else ""
+    return f"{type(e).__name__}: {text[:120]}" if text else type(e).__name__

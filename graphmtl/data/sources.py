@@ -41,7 +41,8 @@ Bare names resolve against a data root: the spec's ``root=``, else the ``root`` 
 Prepared graphs are cached in ``<cache>/prepared`` (cache = the ``cache_dir`` argument, else
 ``$GRAPHMTL_CACHE``, else ``~/.cache/graphmtl``), keyed on the sha256 of the source files, the
 spec's parameters, the recipe versions and the loader code itself; written atomically, so a
-second load only reads one ``.npz``.
+second load only reads one ``.npz``. An entry that fails its content digest (damaged or
+truncated) is discarded and rebuilt, with a warning naming it.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -339,8 +341,11 @@ def load_dataset(spec: str | DatasetSpec, *, root: str | os.PathLike | None = No
             graph.provenance = {**graph.provenance, "cache": {"status": "hit", "key": key,
                                                               "path": str(cached)}}
             return graph
-        except GraphMTLError:
-            pass  # a damaged entry is rebuilt below
+        except GraphMTLError as e:  # damaged or truncated: discard it and rebuild below
+            problem = getattr(e, "problem", None) or str(e).removeprefix(f"{cached}: ")
+            warnings.warn(f"{cached}: prepared-data cache entry discarded and rebuilt ({problem})",
+                          stacklevel=2)
+            cached.unlink(missing_ok=True)
     start = time.perf_counter()
     graph = _build(spec, sources, cache if use_cache else None)
     graph.provenance = {**graph.provenance, "spec": str(spec),

@@ -28,25 +28,42 @@ rest, each class sampled uniformly without replacement, ``weight = class count /
 (see :func:`graphmtl.projection.select_rows`). While a run is unfinished the directory also holds
 ``progress.json`` (``batches_done``, ``num_batches``, ``run_key``), replaced atomically after
 every flushed batch, and the manifest says ``"complete": false``.
+
+Integrity: the manifest is sealed (``sha256`` = digest of its other entries) and, once complete,
+lists every array file as ``files: {name: {"bytes", "sha256"}}``. Opening a store checks the seal,
+each file's size and each file's sha256 (once per process per file: reading a store for the
+affinity estimates reads it all anyway, so the check costs one extra pass at most), so a
+truncated, damaged or edited store gives a one-line error instead of a traceback or wrong
+affinities. A store written before these digests opens with a warning and a size check only.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from graphmtl.errors import GraphMTLError, check
-from graphmtl.utils.io import atomic_write_json, read_json
+from graphmtl.errors import check
+from graphmtl.utils.integrity import (DamagedFileError, check_file, file_record, seal,
+                                      seal_matches)
+from graphmtl.utils.io import atomic_path, atomic_write_json, read_json
 
 STORE_FORMAT = "graphmtl.ProjectionStore"
 STORE_VERSION = 1
 STORE_SPLITS = ("train", "val")
 _ARRAYS = {"z": np.float32, "f0": np.float32, "y": np.uint8, "weight": np.float32,
            "node": np.int64}
+_FIX = "re-run `graphmtl project` with --restart (or delete the store directory) to rebuild it"
+
+
+def _store_files() -> list[str]:
+    """File names of a store's arrays, in manifest order."""
+    return [f"{split}.{name}.npy" for split in STORE_SPLITS
+            for name in ("task_ptr", *_ARRAYS)]
 
 
 @dataclass(frozen=True)
@@ -69,18 +86,41 @@ class TaskRows:
 
 
 class ProjectionStore:
-    """Read access to a complete store directory (see the module docstring for the layout)."""
+    """Read access to a complete store directory (see the module docstring for the layout).
 
-    def __init__(self, path: str | os.PathLike):
+    Args:
+        path: the store directory.
+        verify: check every array file's sha256 at open (``False``: sizes only).
+
+    Raises:
+        GraphMTLError: one line naming the file when the manifest is missing, edited or
+            incomplete, or an array is missing, truncated or damaged.
+    """
+
+    def __init__(self, path: str | os.PathLike, verify: bool = True):
         self.path = Path(path)
         manifest_path = self.path / "manifest.json"
         check(manifest_path.is_file(),
               f"{self.path}: not a projection store (no manifest.json)")
-        self.manifest: dict[str, Any] = read_json(manifest_path)
+        self.manifest: dict[str, Any] = read_json(manifest_path, expect=dict)
         check(self.manifest.get("format") == STORE_FORMAT,
               f"{manifest_path}: not a projection store manifest")
+        sealed = seal_matches(self.manifest)
+        if sealed is False:
+            raise DamagedFileError(manifest_path, "does not match its recorded sha256 (damaged "
+                                                  "or edited)", _FIX)
         check(self.manifest.get("complete", False),
               f"{self.path}: projection store is incomplete (re-run `graphmtl project` to resume)")
+        files = self.manifest.get("files")
+        if sealed is None or not isinstance(files, dict):
+            warnings.warn(f"{self.path}: projection store written by an older graphmtl without "
+                          "digests; only the array sizes are checked", stacklevel=2)
+            for name in _store_files():
+                _check_npy_size(self.path / name)
+        else:
+            for name in _store_files():
+                check(name in files, f"{manifest_path}: no digest recorded for {name}; {_FIX}")
+                check_file(self.path / name, files[name], _FIX, full=verify)
         self._arrays: dict[tuple[str, str], np.ndarray] = {}
 
     @property
@@ -102,8 +142,11 @@ class ProjectionStore:
         if key not in self._arrays:
             file = self.path / f"{split}.{name}.npy"
             if not file.is_file():
-                raise GraphMTLError(f"{file}: missing from the projection store")
-            self._arrays[key] = np.load(file, mmap_mode="r")
+                raise DamagedFileError(file, "missing from the projection store", _FIX)
+            try:
+                self._arrays[key] = np.load(file, mmap_mode="r")
+            except (OSError, ValueError) as e:
+                raise DamagedFileError(file, f"unreadable ({e})", _FIX) from None
         return self._arrays[key]
 
     def task_ptr(self, split: str) -> np.ndarray:
@@ -138,28 +181,65 @@ class StoreWriter:
         self.manifest = {"format": STORE_FORMAT, "version": STORE_VERSION, "dim": int(dim),
                          **manifest, "complete": False,
                          "rows": {s: int(task_ptr[s][-1]) for s in STORE_SPLITS}}
+        self.manifest.pop("files", None)
         self.arrays: dict[tuple[str, str], np.ndarray] = {}
         for split in STORE_SPLITS:
             rows = int(task_ptr[split][-1])
-            np.save(self.path / f"{split}.task_ptr.npy", np.asarray(task_ptr[split], np.int64))
+            with atomic_path(self.path / f"{split}.task_ptr.npy") as tmp:
+                np.save(tmp, np.asarray(task_ptr[split], np.int64))
             for name, dtype in _ARRAYS.items():
                 shape = (rows, dim) if name == "z" else (rows,)
                 file = self.path / f"{split}.{name}.npy"
                 if file.is_file():
-                    arr = np.load(file, mmap_mode="r+")
+                    try:
+                        arr = np.load(file, mmap_mode="r+")
+                    except (OSError, ValueError) as e:
+                        raise DamagedFileError(file, f"unreadable array of an unfinished store "
+                                                     f"({e})", _FIX) from None
                     check(arr.shape == shape and arr.dtype == dtype,
-                          f"{file}: existing array has the wrong shape for this store")
+                          f"{file}: existing array has the wrong shape for this store; {_FIX}")
                 else:
-                    arr = np.lib.format.open_memmap(file, mode="w+", dtype=dtype, shape=shape)
+                    # Created under a temporary name and renamed, so a killed run never leaves
+                    # a half-created array behind (the memmap follows the rename).
+                    with atomic_path(file) as tmp:
+                        arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+                        arr.flush()
                 self.arrays[(split, name)] = arr
-        atomic_write_json(self.path / "manifest.json", self.manifest)
+        self._write_manifest()
 
     def flush(self) -> None:
         for arr in self.arrays.values():
             arr.flush()
 
     def finalize(self) -> ProjectionStore:
+        """Flush, record every array's size and sha256, and mark the manifest complete."""
         self.flush()
+        self.manifest["files"] = {name: file_record(self.path / name) for name in _store_files()}
         self.manifest["complete"] = True
+        self._write_manifest()
+        return ProjectionStore(self.path, verify=False)  # the digests were just taken
+
+    def _write_manifest(self) -> None:
+        self.manifest = seal(self.manifest)
         atomic_write_json(self.path / "manifest.json", self.manifest)
-        return ProjectionStore(self.path)
+
+
+def _check_npy_size(file: Path) -> None:
+    """Check that an ``.npy`` file holds as many bytes as its header promises."""
+    if not file.is_file():
+        raise DamagedFileError(file, "missing from the projection store", _FIX)
+    try:
+        with open(file, "rb") as f:
+            fmt = np.lib.format
+            version = fmt.read_magic(f)
+            read_header = fmt.read_array_header_1_0 if version == (1, 0) else \
+                fmt.read_array_header_2_0
+            shape, _, dtype = read_header(f)
+            offset = f.tell()
+    except (OSError, ValueError) as e:
+        raise DamagedFileError(file, f"unreadable array header ({e})", _FIX) from None
+    expected = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    size = file.stat().st_size
+    if size != expected:
+        raise DamagedFileError(file, f"truncated or overwritten ({size} bytes, expected "
+                                     f"{expected})", _FIX)

@@ -25,7 +25,8 @@ import torch
 from graphmtl.data.graph import MultiTaskGraph
 from graphmtl.errors import check
 from graphmtl.models import ModelConfig, MultiTaskGNN
-from graphmtl.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from graphmtl.training.checkpoint import (Checkpoint, load_checkpoint, save_checkpoint,
+                                          task_digests)
 from graphmtl.training.config import TrainConfig, resolve_fanouts
 from graphmtl.training.loader import (graph_digest, hop_counts, inference_loader, make_loader,
                                       node_inputs)
@@ -206,6 +207,7 @@ class Trainer:
             loader = make_loader(graph, seeds, fanouts, tc.batch_size, shuffle=True, x=x,
                                  num_workers=tc.num_workers)
             data_hash = graph_digest(graph)
+            digests = task_digests(graph, idx)  # labels + splits: checked by later consumers
             # Layer trimming skips the outer hops' nodes in later layers: same seed outputs for
             # mean / sum / attention aggregation, but GCN's degree normalisation of the trimmed
             # subgraph would change, so GCN trains untrimmed.
@@ -222,7 +224,7 @@ class Trainer:
                                      "stopped_early": False, "train_s": 0.0, "eval_s": 0.0}
             last_path = None if out_dir is None else out_dir / LAST_NAME
             if resume and last_path is not None and last_path.is_file():
-                state = self._restore(last_path, model, optimizer, names, data_hash)
+                state = self._restore(last_path, model, optimizer, names, data_hash, digests)
             setup_s = time.perf_counter() - t_start
 
             def validate() -> tuple[TaskMetrics, float]:
@@ -279,7 +281,7 @@ class Trainer:
                     bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k != "epoch"})
                 if last_path is not None:
                     save_checkpoint(last_path, model, task_names=names, data_hash=data_hash,
-                                    train_config=tc, epoch=epoch + 1,
+                                    task_digests=digests, train_config=tc, epoch=epoch + 1,
                                     optimizer_state=optimizer.state_dict(), trainer_state=state)
             if hasattr(bar, "close"):
                 bar.close()
@@ -299,7 +301,7 @@ class Trainer:
         if out_dir is not None:
             ckpt_path = save_checkpoint(
                 out_dir / BEST_NAME, model, task_names=names, data_hash=data_hash,
-                train_config=tc, epoch=state["best_epoch"],
+                task_digests=digests, train_config=tc, epoch=state["best_epoch"],
                 metrics={"val": val_metrics.to_dict()["macro"], "best_epoch": state["best_epoch"],
                          "epochs_run": state["epoch"]})
         return TrainResult(model=model, task_names=names, task_index=idx,
@@ -309,12 +311,14 @@ class Trainer:
 
     # ------------------------------------------------------------------ helpers
     def _restore(self, path: Path, model: MultiTaskGNN, optimizer: torch.optim.Optimizer,
-                 names: list[str], data_hash: str) -> dict[str, Any]:
+                 names: list[str], data_hash: str, digests: dict[str, str]) -> dict[str, Any]:
         ckpt = load_checkpoint(path)
         check(ckpt.trainer_state is not None and ckpt.optimizer_state is not None,
               f"{path}: not a resumable checkpoint (no optimizer / trainer state)")
         check(ckpt.data_hash == data_hash,
               f"{path}: was trained on different data (hash {ckpt.data_hash} != {data_hash})")
+        check(not ckpt.task_digests or ckpt.task_digests == digests,
+              f"{path}: was trained on other labels or splits of these tasks (e.g. another seed)")
         check(ckpt.task_names == names,
               f"{path}: was trained on other tasks ({preview(ckpt.task_names, k=3)}) than selected "
               f"({preview(names, k=3)})")
