@@ -11,6 +11,7 @@ as one-line ``graphmtl: warning: ...`` messages.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from types import ModuleType
 
@@ -71,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("graphmtl: interrupted (re-run the same command to resume)", file=sys.stderr)
             return 130
+        except BrokenPipeError:  # e.g. `graphmtl data summary --tasks | head`
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
 
 
 if __name__ == "__main__":

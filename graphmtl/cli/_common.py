@@ -388,9 +388,10 @@ def build_config(args: argparse.Namespace, dest: str, factory: Callable[..., Any
 
 
 def flag_names(message: str, flags: Mapping[str, str]) -> str:
-    """Replace a leading ``<section> <field>:`` of a config error by the field's flag."""
+    """Replace a leading ``<section> <field>`` of a config error by the field's flag
+    (``train epochs: must be >= 1`` -> ``--epochs: must be >= 1``)."""
     for name, flag in flags.items():
-        new = re.sub(rf"^\w+ {re.escape(name)}:", f"{flag}:", message)
+        new = re.sub(rf"^\w+ {re.escape(name)}\b", flag, message)
         if new != message:
             return new
     return message

@@ -122,7 +122,7 @@ def run_summary(args) -> int:
         print(f"\n{'#':>5}  {'task':<{w}}  {'train pos/rows':>16}  {'val pos/rows':>16}  "
               f"{'test pos/rows':>16}")
         for r in rows:
-            cells = "  ".join(f"{r[s]['positives']:>7,}/{r[s]['rows']:<8,}"
+            cells = "  ".join(f"{r[s]['positives']:,}/{r[s]['rows']:,}".rjust(16)
                               for s in ("train", "val", "test"))
             print(f"{r['position']:>5}  {r['name']:<{w}}  {cells}")
     return 0

@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from graphmtl.utils.io import file_digest
 
     # Settings first (no data needed), then the checkpoint and data against them, then work.
+    check(args.budget is None or args.budget >= 2, f"--budget: must be >= 2, got {args.budget}")
     budgets = {s: getattr(args, f"projection.{s}_budget") for s in ("train", "val")}
     config = build_config(args, "projection", ProjectionConfig,
                           **{f"{s}_budget": args.budget if b is None else b

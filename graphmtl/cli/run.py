@@ -90,6 +90,7 @@ def configure(args: argparse.Namespace):
             and len(base.train.fanouts) != model.num_layers):
         train_extra["fanouts"] = default_fanouts(model.num_layers)
     train = build_config(args, "train", partial(replace, base.train), **train_extra)
+    check(args.budget is None or args.budget >= 2, f"--budget: must be >= 2, got {args.budget}")
     given = config_values(args, "projection")
     budgets = {f"{s}_budget": args.budget for s in ("train", "val")
                if args.budget is not None and f"{s}_budget" not in given}

@@ -93,32 +93,33 @@ def _matches(value: Any, tp: Any) -> bool:
     return True
 
 
-def config_from_dict(cls: type, data: Any, name: str) -> Any:
-    """Build the dataclass ``cls`` from a JSON object ``data``; ``name`` prefixes every error.
+def config_from_dict(cls: type, data: Any, name: str, _path: str = "") -> Any:
+    """Build the dataclass ``cls`` from a JSON object ``data``; ``name`` starts every error.
 
     Unknown keys are rejected (naming the key and the known ones); missing keys take the
-    dataclass defaults; a field annotated with a dataclass type is built from a nested dict
-    (recursively, errors named ``name.field``); every other value must match its annotation.
+    dataclass defaults; a field annotated with a dataclass type is built from a nested object
+    (recursively; errors name the dotted key, ``train.epochs``); every other value must match
+    its annotation.
     """
-    check(isinstance(data, dict),
-          f"{name}: expected a JSON object, got {type(data).__name__}")
+    where = f"{name}: {_path.rstrip('.')}" if _path else name
+    check(isinstance(data, dict), f"{where}: expected a JSON object, got {type(data).__name__}")
     hints = field_types(cls)
     known = [f.name for f in dataclasses.fields(cls) if f.init]
     unknown = [k for k in data if k not in known]
-    check(not unknown, f"{name}: unknown key {unknown[0] if unknown else ''!r} "
+    check(not unknown, f"{name}: unknown key {_path + str(unknown[0]) if unknown else ''!r} "
                        f"(known: {', '.join(known)})")
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         tp = hints[key]
         if dataclasses.is_dataclass(tp) and isinstance(tp, type):
             kwargs[key] = (value if isinstance(value, tp)
-                           else config_from_dict(tp, value, f"{name}.{key}"))
+                           else config_from_dict(tp, value, name, f"{_path}{key}."))
             continue
         # Fanouts may also be written as "10,5" (as on the command line).
         if isinstance(value, str) and typing.get_origin(_strip_none(tp)) is tuple:
-            value = parse_fanouts(value, f"{name}.{key}")
+            value = parse_fanouts(value, f"{name}: {_path}{key}")
         check(_matches(value, tp),
-              f"{name}.{key}: expected {type_name(tp)}, got {_json_repr(value)}")
+              f"{name}: {_path}{key}: expected {type_name(tp)}, got {_json_repr(value)}")
         kwargs[key] = tuple(value) if isinstance(value, list) else value
     return cls(**kwargs)
 
