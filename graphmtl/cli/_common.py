@@ -315,8 +315,9 @@ def config_options(parser, source: Any, dest: str, *, only: Sequence[str] | None
                    skip: Sequence[str] = (), flags: Mapping[str, str] | None = None,
                    prefix: str = "", types: Mapping[str, Callable[[str], Any]] | None = None,
                    choices: Mapping[str, Sequence] | None = None,
-                   helps: Mapping[str, str] | None = None, metavars: Mapping[str, str] | None = None,
-                   override: bool = False, required: Sequence[str] = ()) -> list[str]:
+                   helps: Mapping[str, str] | None = None,
+                   metavars: Mapping[str, str] | None = None, override: bool = False,
+                   required: Sequence[str] = ()) -> dict[str, str]:
     """Add one option per field of ``source`` to ``parser`` (a parser or an argument group).
 
     Args:
