@@ -27,8 +27,10 @@ _SPEC_HELP = ("data source: snap:NAME|PREFIX[,k=100,seed=0,train=0.2,val=0.2,fea
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("data", help=HELP, description=__doc__.split("\n\n")[0],
-                                   formatter_class=HelpFormatter)
+    parser = subparsers.add_parser(
+        "data", help=HELP, formatter_class=HelpFormatter,
+        description="Inspect (summary) or prepare (save as a .npz graph) a data source; every "
+                    "command's --data accepts the same SPEC.")
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION")
 
     def common(p: argparse.ArgumentParser) -> None:
