@@ -5,92 +5,95 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from graphmtl.cli._common import (add_command, argtype, build_config, check_subset_params,
+                                  cleanup_on_failure, config_options, parse_size,
+                                  read_subsets_file)
+from graphmtl.errors import check
+
+HELP = "estimate task affinities from projected gradients (Grad-TAG)"
+
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "affinity", help="estimate task affinities from projected gradients (Grad-TAG)",
+    from graphmtl.affinity import GradTAGEstimator
+
+    p = add_command(
+        subparsers, "affinity", help=HELP,
         description="Sample task subsets, solve all their linearised logistic regressions at "
                     "once, score every task of every subset by its linearised validation loss, "
                     "and write the affinity matrix (affinity.npy, symmetric, zero diagonal) with "
-                    "a JSON summary. Several --store give an ensemble (mean and spread).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "a JSON summary (summary.json, with the task names). Several --store give "
+                    "an ensemble (mean and spread).")
     p.add_argument("--store", required=True, type=Path, action="append",
                    help="projection store directory (graphmtl project); repeat for an ensemble")
     p.add_argument("--out", required=True, type=Path, help="output directory")
-    p.add_argument("--subsets", type=int, default=2000, help="number of sampled subsets m")
-    p.add_argument("--size", default="10", help="subset size s, or a range MIN-MAX")
-    p.add_argument("--pairwise", action="store_true",
-                   help="score all pairs (and singletons) instead of sampled subsets")
-    p.add_argument("--pairs", type=int, default=None,
-                   help="pairwise mode: a seeded sample of this many pairs (default: all)")
     p.add_argument("--subsets-file", type=Path, default=None,
-                   help="JSON list of subsets (lists of task names) to score instead of sampling")
-    p.add_argument("--lambda", dest="lam", type=float, default=1.0,
-                   help="L2 strength, relative to the mean curvature unless --absolute-lambda")
-    p.add_argument("--absolute-lambda", action="store_true",
-                   help="use --lambda as is (objective: mean BCE + lambda/2 |w|^2)")
-    p.add_argument("--standardize", action="store_true",
-                   help="z-score each task's scores across its subsets before averaging")
-    p.add_argument("--balance", action="store_true", help="balance pair co-occurrence")
-    p.add_argument("--seed", type=int, default=0, help="seed of the subset sample")
-    p.add_argument("--tol", type=float, default=1e-8, help="solver gradient tolerance")
-    p.add_argument("--threads", type=int, default=None, help="worker threads (default: torch's)")
+                   help="JSON list of subsets (lists of task names) to score instead of "
+                        "sampling (default: sample --subsets subsets of --size tasks)")
+    est = p.add_argument_group("estimate (GradTAGEstimator)")
+    config_options(
+        est, GradTAGEstimator, "est", skip=("lam_relative",),
+        flags={"num_subsets": "--subsets", "subset_size": "--size", "num_pairs": "--pairs",
+               "lam": "--lambda", "workers": "--threads"},
+        types={"subset_size": argtype(parse_size, "size")},
+        helps={"num_subsets": "number of sampled subsets m",
+               "subset_size": "subset size s, or a range MIN-MAX",
+               "num_pairs": "pairwise mode: a seeded sample of this many pairs (default: all)",
+               "lam": "L2 strength, relative to the mean curvature unless --absolute-lambda",
+               "tol": "solver gradient tolerance",
+               "max_newton": "most Newton steps per subset solve",
+               "workers": "worker threads (default: torch's)"})
+    absolute = not GradTAGEstimator().lam_relative
+    est.add_argument("--absolute-lambda", action="store_true", default=absolute,
+                     help="use --lambda as is (objective: mean BCE + lambda/2 |w|^2)")
     p.set_defaults(func=run)
-
-
-def parse_size(text: str) -> int | tuple[int, int]:
-    from graphmtl.errors import GraphMTLError
-
-    try:
-        if "-" in text:
-            lo, hi = text.split("-", 1)
-            return int(lo), int(hi)
-        return int(text)
-    except ValueError:
-        raise GraphMTLError(f"--size: expected an integer or MIN-MAX, got {text!r}") from None
 
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from graphmtl.affinity import GradTAGEnsemble, GradTAGEstimator
-    from graphmtl.errors import check
-    from graphmtl.utils.io import atomic_path, atomic_write_json, read_json
+    from graphmtl.projection.store import ProjectionStore
+    from graphmtl.utils.io import atomic_path, atomic_write_json
 
-    est = GradTAGEstimator(
-        num_subsets=args.subsets, subset_size=parse_size(args.size), pairwise=args.pairwise,
-        num_pairs=args.pairs, lam=args.lam, lam_relative=not args.absolute_lambda,
-        standardize=args.standardize, balance=args.balance, seed=args.seed, tol=args.tol,
-        workers=args.threads)
-    subsets = None
+    est = build_config(args, "est", GradTAGEstimator, lam_relative=not args.absolute_lambda)
+    check(est.workers is None or est.workers >= 1, f"--threads: must be >= 1, got {est.workers}")
+    stores = [ProjectionStore(s) for s in args.store]
+    names = stores[0].task_names
+    for st in stores[1:]:
+        check(st.task_names == names,
+              f"--store {st.path}: its tasks differ from --store {stores[0].path}'s")
     if args.subsets_file is not None:
-        subsets = read_json(args.subsets_file)
-        check(isinstance(subsets, list) and all(isinstance(s, list) for s in subsets),
-              f"{args.subsets_file}: expected a JSON list of lists of task names")
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    if len(args.store) == 1:
-        est.fit(args.store[0], subsets=subsets)
-        summary = est.summary()
-        fitted, std = est, None
+        M = read_subsets_file(args.subsets_file, names)
     else:
-        ens = GradTAGEnsemble(est).fit(args.store, subsets=subsets)
-        fitted = ens.members_[0]
-        summary = {"ensemble": len(ens.members_), "spread": ens.spread_,
-                   "members": [m.summary() for m in ens.members_]}
-        est = ens
-        std = ens.affinity_std_
-    for name, arr in (("affinity", est.affinity_), ("scores", est.scores_),
-                      ("subsets", est.subsets_), ("affinity_std", std)):
-        if arr is None:
-            continue
-        with atomic_path(out / f"{name}.npy") as tmp:
-            with open(tmp, "wb") as f:
-                np.save(f, arr)
-    summary.update({"stores": [str(s) for s in args.store], "task_names": fitted.task_names_,
-                    "files": {"affinity": "affinity.npy", "scores": "scores.npy",
-                              "subsets": "subsets.npy"}})
-    atomic_write_json(out / "summary.json", summary)
+        check_subset_params(len(names), f"--store {args.store[0]}", pairwise=est.pairwise,
+                            num_pairs=est.num_pairs, num_subsets=est.num_subsets,
+                            size=est.subset_size)
+        M = est.make_subsets(len(names))
+    out: Path = args.out
+    with cleanup_on_failure(out):
+        if len(stores) == 1:
+            est.fit(stores[0], subsets=M)
+            summary = est.summary()
+            fitted, std = est, None
+        else:
+            ens = GradTAGEnsemble(est).fit(stores, subsets=M)
+            fitted = ens.members_[0]
+            summary = {"ensemble": len(ens.members_), "spread": ens.spread_,
+                       "members": [m.summary() for m in ens.members_]}
+            est = ens
+            std = ens.affinity_std_
+        for name, arr in (("affinity", est.affinity_), ("scores", est.scores_),
+                          ("subsets", est.subsets_), ("affinity_std", std)):
+            if arr is None:
+                continue
+            with atomic_path(out / f"{name}.npy") as tmp:
+                with open(tmp, "wb") as f:
+                    np.save(f, arr)
+        summary.update({"stores": [str(s) for s in args.store],
+                        "task_names": fitted.task_names_,
+                        "files": {"affinity": "affinity.npy", "scores": "scores.npy",
+                                  "subsets": "subsets.npy"}})
+        atomic_write_json(out / "summary.json", summary)
     t = fitted.timings_
     print(f"{out}/affinity.npy: {len(fitted.task_names_)} tasks, {est.subsets_.shape[0]} subsets, "
           f"solve {t['solve_s']:.1f}s, total {t['total_s']:.1f}s, "

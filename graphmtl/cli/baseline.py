@@ -5,30 +5,38 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from graphmtl.cli._common import (add_command, argtype, check_subset_params, cleanup_on_failure,
+                                  load_checkpoint, load_data, parse_size, read_subsets_file)
+from graphmtl.errors import check
+
+HELP = "task affinities by training subset models, or by gradient cosine"
 KINDS = ("trained", "finetune", "pairwise", "cosine")
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "baseline", help="task affinities by training subset models, or by gradient cosine",
+    p = add_command(
+        subparsers, "baseline", help=HELP,
         description="trained: train a model on each sampled subset from scratch; finetune: "
                     "fine-tune the base checkpoint on each subset; pairwise: train every pair "
                     "(and singleton), or --pairs of them; cosine: cosine similarity of per-task "
                     "loss gradients at the base model, from a projection store. Trained kinds "
                     "append one JSON line per finished subset to OUT/results.jsonl and resume "
-                    "from it; the affinity goes to OUT/affinity.npy with OUT/summary.json.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "from it; the affinity goes to OUT/affinity.npy with OUT/summary.json.")
     p.add_argument("kind", choices=KINDS)
     p.add_argument("--out", required=True, type=Path, help="output directory")
-    p.add_argument("--data", default=None, help="dataset spec or saved graph .npz (trained kinds)")
+    p.add_argument("--data", default=None,
+                   help="dataset spec or saved graph .npz (needed by the trained kinds)")
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="base model: its architecture and training settings are reused; "
-                        "finetune starts from it")
+                        "finetune starts from it (needed by the trained kinds)")
     p.add_argument("--store", type=Path, default=None,
                    help="projection store: cosine reads it; trained kinds score the store's "
-                        "validation rows (same rows as the estimate) and check it matches")
+                        "validation rows (same rows as the estimate) and check it matches "
+                        "(default: the data's validation split)")
+    # A trained subset costs a whole training run, hence far fewer subsets than Grad-TAG's.
     p.add_argument("--subsets", type=int, default=200, help="number of sampled subsets")
-    p.add_argument("--size", default="10", help="subset size s, or a range MIN-MAX")
+    p.add_argument("--size", default=10, type=argtype(parse_size, "size"),
+                   help="subset size s, or a range MIN-MAX")
     p.add_argument("--subsets-file", type=Path, default=None,
                    help="JSON list of subsets (lists of task names) instead of sampling")
     p.add_argument("--pairs", type=int, default=None,
@@ -36,7 +44,8 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the subset / pair sample")
     p.add_argument("--standardize", action="store_true",
                    help="z-score each task's scores across its subsets before averaging")
-    p.add_argument("--epochs", type=int, default=None, help="override the training epochs")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="override the training epochs (default: the checkpoint's)")
     p.add_argument("--workers", type=int, default=2, help="training processes")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -49,30 +58,31 @@ def run(args: argparse.Namespace) -> int:
                                    sample_subsets, symmetrize)
     from graphmtl.affinity.baselines import (TrainedSubsetScores, check_store_matches,
                                              gradient_cosine, val_rows_from_store)
-    from graphmtl.affinity.subsets import as_membership, coverage_report
-    from graphmtl.cli.affinity import parse_size
-    from graphmtl.errors import check
+    from graphmtl.affinity.subsets import coverage_report
     from graphmtl.projection.store import ProjectionStore
-    from graphmtl.utils.io import atomic_path, atomic_write_json, read_json
+    from graphmtl.utils.io import atomic_path, atomic_write_json
 
     out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    store = ProjectionStore(args.store) if args.store is not None else None
     summary: dict = {"kind": args.kind}
-
-    if args.kind == "cosine":
-        check(store is not None, "baseline cosine: needs --store")
-        if args.checkpoint is not None:
-            check_store_matches(store, checkpoint=args.checkpoint)
-        A = gradient_cosine(store)
-        names = store.task_names
-    else:
-        from graphmtl.cli.train import load_data
-        from graphmtl.training import load_checkpoint
-
+    trained = args.kind != "cosine"
+    # Settings that need no data.
+    check(args.epochs is None or args.epochs >= 1, f"--epochs: must be >= 1, got {args.epochs}")
+    check(args.workers >= 1, f"--workers: must be >= 1, got {args.workers}")
+    if trained:
         check(args.data is not None, f"baseline {args.kind}: needs --data")
         check(args.checkpoint is not None,
               f"baseline {args.kind}: needs --checkpoint (the base model's settings)")
+    else:
+        check(args.store is not None, "baseline cosine: needs --store")
+    store = ProjectionStore(args.store) if args.store is not None else None
+
+    if not trained:
+        if args.checkpoint is not None:
+            check_store_matches(store, checkpoint=args.checkpoint)
+        with cleanup_on_failure(out):
+            A = gradient_cosine(store)
+        names = store.task_names
+    else:
         ckpt = load_checkpoint(args.checkpoint)
         graph = load_data(args.data)
         missing = [t for t in ckpt.task_names if t not in set(graph.task_names)]
@@ -87,11 +97,13 @@ def run(args: argparse.Namespace) -> int:
             val_rows = val_rows_from_store(store, graph)
         n = len(names)
         if args.subsets_file is not None:
-            M = as_membership(read_json(args.subsets_file), names)
-        elif args.kind == "pairwise":
-            M = pair_subsets(n, args.pairs, seed=args.seed, singletons=True)
+            M = read_subsets_file(args.subsets_file, names)
         else:
-            M = sample_subsets(n, args.subsets, parse_size(args.size), seed=args.seed)
+            check_subset_params(n, f"--data {args.data}", pairwise=args.kind == "pairwise",
+                                num_pairs=args.pairs, num_subsets=args.subsets, size=args.size)
+            M = (pair_subsets(n, args.pairs, seed=args.seed, singletons=True)
+                 if args.kind == "pairwise" else
+                 sample_subsets(n, args.subsets, args.size, seed=args.seed))
         tc = ckpt.train_config
         if args.epochs is not None and tc is not None:
             tc = tc.replace(epochs=args.epochs)
@@ -99,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
             ckpt.model_config, tc, mode="finetune" if args.kind == "finetune" else "scratch",
             init_from=args.checkpoint if args.kind == "finetune" else None,
             workers=args.workers, progress=not args.no_progress)
-        res = runner.fit(graph, M, results=out / "results.jsonl", val_rows=val_rows).result_
+        with cleanup_on_failure(out):
+            res = runner.fit(graph, M, results=out / "results.jsonl", val_rows=val_rows).result_
         if args.kind == "pairwise":
             T = pairwise_affinity(M, res.scores)
         else:

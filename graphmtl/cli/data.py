@@ -1,7 +1,7 @@
 """``graphmtl data``: inspect and prepare data sources (a thin layer over
 :func:`graphmtl.data.load_dataset`).
 
-    graphmtl data summary SPEC [--root DIR] [--cache-dir DIR] [--no-cache] [--json]
+    graphmtl data summary SPEC [--root DIR] [--cache-dir DIR] [--no-cache] [--json] [--tasks]
     graphmtl data prepare SPEC --out FILE.npz [--root DIR] [--cache-dir DIR] [--no-cache]
 
 SPEC is a data source such as ``snap:youtube,k=100``, ``blogcatalog``, ``deezer,min_positives=5``,
@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
+from graphmtl.cli._common import HelpFormatter, cleanup_on_failure
 from graphmtl.errors import check
+
+HELP = "summarise or prepare a data source"
 
 _SPEC_HELP = ("data source: snap:NAME|PREFIX[,k=100,seed=0,train=0.2,val=0.2,features=128], "
               "blogcatalog[:FILE.mat], deezer[:CC|PREFIX][,min_positives=N], "
@@ -26,8 +27,10 @@ _SPEC_HELP = ("data source: snap:NAME|PREFIX[,k=100,seed=0,train=0.2,val=0.2,fea
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("data", help="summarise or prepare a data source",
-                                   description=__doc__.split("\n\n")[0])
+    parser = subparsers.add_parser(
+        "data", help=HELP, formatter_class=HelpFormatter,
+        description="Inspect (summary) or prepare (save as a .npz graph) a data source; every "
+                    "command's --data accepts the same SPEC.")
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION")
 
     def common(p: argparse.ArgumentParser) -> None:
@@ -38,12 +41,16 @@ def register(subparsers) -> None:
                        "$GRAPHMTL_CACHE, else ~/.cache/graphmtl)")
         p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
 
-    summary = sub.add_parser("summary", help="print nodes, edges, tasks, positives, splits")
+    summary = sub.add_parser("summary", help="print nodes, edges, tasks, positives, splits",
+                             formatter_class=HelpFormatter)
     common(summary)
     summary.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    summary.add_argument("--tasks", action="store_true",
+                         help="also list the task names with their positives per split")
     summary.set_defaults(func=run_summary)
 
-    prepare = sub.add_parser("prepare", help="build a source and save it as a .npz graph")
+    prepare = sub.add_parser("prepare", help="build a source and save it as a .npz graph",
+                             formatter_class=HelpFormatter)
     common(prepare)
     prepare.add_argument("--out", required=True, metavar="FILE.npz", help="output file")
     prepare.set_defaults(func=run_prepare)
@@ -54,13 +61,9 @@ def register(subparsers) -> None:
 def _load(args):
     from graphmtl.data import load_dataset
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        graph = load_dataset(args.spec, root=args.root, cache_dir=args.cache_dir,
-                             use_cache=not args.no_cache)
-    for w in caught:  # documented data warnings, one line each, on stderr
-        print(f"graphmtl: warning: {w.message}", file=sys.stderr)
-    return graph
+    # Data warnings (dropped self-loops, ...) print as one "graphmtl: warning:" line each.
+    return load_dataset(args.spec, root=args.root, cache_dir=args.cache_dir,
+                        use_cache=not args.no_cache)
 
 
 def summary_dict(graph) -> dict[str, Any]:
@@ -74,9 +77,27 @@ def summary_dict(graph) -> dict[str, Any]:
     return out
 
 
+def task_table(graph) -> list[dict[str, Any]]:
+    """One row per task: position, name, and labelled rows / positives per split."""
+    rows = []
+    y = graph.y
+    counts = {s: (getattr(graph, f"{s}_mask").sum(0), (getattr(graph, f"{s}_mask") & y).sum(0))
+              for s in ("train", "val", "test")}
+    for i, name in enumerate(graph.task_names):
+        row: dict[str, Any] = {"position": i, "name": name}
+        for s, (labelled, positive) in counts.items():
+            row[s] = {"rows": int(labelled[i]), "positives": int(positive[i])}
+        rows.append(row)
+    return rows
+
+
 def run_summary(args) -> int:
     graph = _load(args)
     info = summary_dict(graph)
+    # The spec as the user typed it (a cache hit records the spec that built the entry).
+    info["source_spec"], info["spec"] = info["spec"], args.spec
+    if args.tasks:
+        info["task_list"] = task_table(graph)
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -97,13 +118,23 @@ def run_summary(args) -> int:
     lines.append(("cache", info["cache"]))
     width = max(len(k) for k, _ in lines)
     print("\n".join(f"{k:<{width}}  {v}" for k, v in lines))
+    if args.tasks:
+        rows = info["task_list"]
+        w = max(len("task"), *(len(r["name"]) for r in rows))
+        print(f"\n{'#':>5}  {'task':<{w}}  {'train pos/rows':>16}  {'val pos/rows':>16}  "
+              f"{'test pos/rows':>16}")
+        for r in rows:
+            cells = "  ".join(f"{r[s]['positives']:,}/{r[s]['rows']:,}".rjust(16)
+                              for s in ("train", "val", "test"))
+            print(f"{r['position']:>5}  {r['name']:<{w}}  {cells}")
     return 0
 
 
 def run_prepare(args) -> int:
     check(args.out.endswith(".npz"), f"--out: expected a .npz file name, got {args.out!r}")
     graph = _load(args)
-    graph.save(args.out)
+    with cleanup_on_failure(args.out):
+        graph.save(args.out)
     print(f"wrote {args.out}: {graph.num_nodes:,} nodes, {graph.num_edges:,} edges, "
           f"{graph.num_tasks} tasks, {graph.num_features} features")
     return 0

@@ -1,89 +1,124 @@
-"""``graphmtl run``: the whole pipeline on one dataset, with a comparison report."""
+"""``graphmtl run``: the whole pipeline on one dataset, with a comparison report.
+
+Every setting of :class:`~graphmtl.pipeline.PipelineConfig` and its nested configs is a flag
+(read from the config classes: a new field becomes a flag ``--<section>-<field>``); flags
+override a ``--config`` file, which overrides the defaults.
+"""
 
 from __future__ import annotations
 
 import argparse
 import re
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
-from graphmtl.errors import GraphMTLError
-from graphmtl.utils.io import read_json
+from graphmtl.cli._common import (MODEL_FLAGS, TRAIN_FLAGS, add_command, argtype, build_config,
+                                  cleanup_on_failure, config_options, config_values,
+                                  default_fanouts, load_data, parse_k, read_json_file)
+from graphmtl.errors import check
+
+HELP = "base model -> projected gradients -> affinities -> groups -> group models"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "run", help="base model -> projected gradients -> affinities -> groups -> group models",
+    from graphmtl.clustering.estimator import SOLVERS
+    from graphmtl.models import ENCODERS
+    from graphmtl.pipeline import PipelineConfig
+    from graphmtl.projection import STRATEGIES
+    from graphmtl.training.config import METRICS
+
+    d = PipelineConfig()
+    p = add_command(
+        sub, "run", help=HELP,
         description="Run every stage on a dataset and write an HTML + markdown report. "
-                    "Re-running skips stages whose inputs did not change; a killed run resumes.")
-    p.add_argument("--data", default=None,
-                   help="dataset spec (default: the built-in planted synthetic graph)")
-    p.add_argument("--root", default=None, help="where bare dataset names are looked up")
-    p.add_argument("--out", default=None, help="run directory (default: runs/<dataset>)")
+                    "Re-running skips stages whose inputs did not change; a killed run resumes. "
+                    "Flags override --config, which overrides the defaults shown.")
+    p.add_argument("--out", default=None,
+                   help="run directory (default: runs/<dataset spec>)")
     p.add_argument("--config", default=None,
-                   help="JSON file with a full PipelineConfig; flags below override it")
-    p.add_argument("--model", default=None, help="encoder: sage, gcn, gat, gin, sign")
-    p.add_argument("--hidden", type=int, default=None)
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--fanouts", default=None, help="e.g. 10,5")
-    p.add_argument("--threads", type=int, default=None, help="torch threads per training")
-    p.add_argument("--dim", type=int, default=None, help="projection dimension d")
-    p.add_argument("--subsets", type=int, default=None, help="number of sampled task subsets m")
-    p.add_argument("--subset-size", type=int, default=None, help="tasks per subset s")
-    p.add_argument("--k", default=None, help="number of groups, or 'auto'")
-    p.add_argument("--solver", default=None, choices=["auto", "exact", "lowrank"])
-    p.add_argument("--pairwise-pairs", type=int, default=None,
-                   help="train a seeded sample of this many pairs for the naive baseline")
-    p.add_argument("--no-pairwise", action="store_true", help="skip the naive pairwise baseline")
-    p.add_argument("--no-random", action="store_true", help="skip the random-groups baseline")
-    p.add_argument("--single-task", action="store_true", help="also train one model per task")
+                   help="JSON file with a PipelineConfig (all or some keys; default: none)")
     p.add_argument("--quiet", action="store_true", help="no stage lines or progress bars")
+    top = p.add_argument_group("run (PipelineConfig)")
+    config_options(top, d, "pipeline", override=True,
+                   only=("data", "data_root", "n_groups", "cluster_solver", "seed"),
+                   flags={"data_root": "--root", "n_groups": "--k", "cluster_solver": "--solver"},
+                   types={"n_groups": argtype(parse_k, "k")},
+                   choices={"cluster_solver": SOLVERS},
+                   helps={"data_root": "where bare dataset names are looked up (default: "
+                                       "$GRAPHMTL_DATA, else the default search)",
+                          "cluster_solver": "SDP solver of the clustering stage (see graphmtl "
+                                            "cluster --help)"})
+    config_options(p.add_argument_group("model (ModelConfig)"), d.model, "model", override=True,
+                   flags=MODEL_FLAGS, choices={"encoder": ENCODERS})
+    config_options(p.add_argument_group("training of every model (TrainConfig)"), d.train,
+                   "train", override=True, flags={**TRAIN_FLAGS, "seed": "--train-seed"},
+                   choices={"metric": METRICS})
+    proj = p.add_argument_group("gradient projection (ProjectionConfig)")
+    config_options(proj, d.projection, "projection", override=True, prefix="projection-",
+                   flags={"dim": "--dim", "train_budget": "--train-budget",
+                          "val_budget": "--val-budget"},
+                   choices={"strategy": STRATEGIES},
+                   helps={"fanouts": "neighbours sampled per layer, e.g. 10,5 (default: full "
+                                     "neighbourhoods: exact and deterministic)"})
+    proj.add_argument("--budget", type=int, default=None,
+                      help="sets both --train-budget and --val-budget")
+    config_options(p.add_argument_group("Grad-TAG affinity (AffinityConfig)"), d.affinity,
+                   "affinity", override=True, prefix="affinity-",
+                   flags={"num_subsets": "--subsets", "subset_size": "--subset-size",
+                          "lam": "--lambda", "standardize": "--standardize"})
+    config_options(p.add_argument_group("baselines (CompareConfig)"), d.compare, "compare",
+                   override=True, prefix="compare-",
+                   flags={"pairwise": "--pairwise", "pairwise_pairs": "--pairwise-pairs",
+                          "random_groups": "--random", "single_task": "--single-task",
+                          "workers": "--pairwise-workers"},
+                   helps={"pairwise_pairs": "train a seeded sample of this many pairs for the "
+                                            "naive pairwise baseline (default: all pairs)"})
     p.set_defaults(func=_run)
 
 
+def configure(args: argparse.Namespace):
+    """The validated :class:`PipelineConfig` of ``--config`` and the flags (no data needed)."""
+    from graphmtl.pipeline import PipelineConfig
+
+    base = (PipelineConfig.from_dict(read_json_file(args.config, "--config"),
+                                     name=f"--config {args.config}")
+            if args.config else PipelineConfig())
+    model = build_config(args, "model", partial(replace, base.model))
+    train_extra = {}
+    if ("fanouts" not in config_values(args, "train") and model.uses_message_passing
+            and len(base.train.fanouts) != model.num_layers):
+        train_extra["fanouts"] = default_fanouts(model.num_layers)
+    train = build_config(args, "train", partial(replace, base.train), **train_extra)
+    check(args.budget is None or args.budget >= 2, f"--budget: must be >= 2, got {args.budget}")
+    given = config_values(args, "projection")
+    budgets = {f"{s}_budget": args.budget for s in ("train", "val")
+               if args.budget is not None and f"{s}_budget" not in given}
+    projection = build_config(args, "projection", partial(replace, base.projection), **budgets)
+    affinity = build_config(args, "affinity", partial(replace, base.affinity))
+    compare = build_config(args, "compare", partial(replace, base.compare))
+    return build_config(args, "pipeline", partial(replace, base), model=model, train=train,
+                        projection=projection, affinity=affinity, compare=compare)
+
+
 def _run(args: argparse.Namespace) -> int:
-    from graphmtl.pipeline import PipelineConfig, run_pipeline
+    from graphmtl.pipeline import run_pipeline
 
-    config = (PipelineConfig.from_dict(read_json(args.config)) if args.config
-              else PipelineConfig())
-    if args.data is not None:
-        config = replace(config, data=args.data)
-    if args.root is not None:
-        config = replace(config, data_root=args.root)
-    model = {k: v for k, v in (("encoder", args.model), ("hidden", args.hidden)) if v is not None}
-    if model:
-        config = replace(config, model=replace(config.model, **model))
-    train = {k: v for k, v in (("epochs", args.epochs), ("fanouts", args.fanouts),
-                               ("num_threads", args.threads)) if v is not None}
-    if train:
-        config = replace(config, train=replace(config.train, **train))
-    if args.dim is not None:
-        config = replace(config, projection=replace(config.projection, dim=args.dim))
-    aff = {k: v for k, v in (("num_subsets", args.subsets), ("subset_size", args.subset_size))
-           if v is not None}
-    if aff:
-        config = replace(config, affinity=replace(config.affinity, **aff))
-    if args.k is not None:
-        if args.k != "auto" and not args.k.isdigit():
-            raise GraphMTLError(f"--k: expected a positive integer or 'auto', got {args.k!r}")
-        config = replace(config, n_groups=args.k if args.k == "auto" else int(args.k))
-    if args.solver is not None:
-        config = replace(config, cluster_solver=args.solver)
-    comp = {}
-    if args.pairwise_pairs is not None:
-        comp["pairwise_pairs"] = args.pairwise_pairs
-    if args.no_pairwise:
-        comp["pairwise"] = False
-    if args.no_random:
-        comp["random_groups"] = False
-    if args.single_task:
-        comp["single_task"] = True
-    if comp:
-        config = replace(config, compare=replace(config.compare, **comp))
-
+    config = configure(args)
     out = Path(args.out) if args.out else Path("runs") / re.sub(r"[^A-Za-z0-9_.=-]+", "_",
                                                                    config.data)
-    result = run_pipeline(config, out, quiet=args.quiet, progress=not args.quiet)
+    check(not out.exists() or out.is_dir(), f"--out {out}: exists and is not a directory")
+    # Everything that depends on the data is checked before the run directory is created:
+    # a bad --k fails in seconds, not after the base model, projection and affinity stages.
+    graph = load_data(config.data, "--data", root=config.data_root)
+    config.validate_against(graph)
+    del graph
+
+    def resumable() -> bool:  # a stage past the data ran: keep it for a re-run to resume
+        return out.is_dir() and any(q.is_dir() and q.name != "data" for q in out.iterdir())
+
+    with cleanup_on_failure(out, keep=resumable):
+        result = run_pipeline(config, out, quiet=args.quiet, progress=not args.quiet)
     width = max(len(m.name) for m in result.methods)
     print(f"{'method':<{width}}  groups  macro-F1  ROC-AUC  grouping cost  group training")
     for m in result.methods:

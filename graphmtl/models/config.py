@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from graphmtl.errors import check
+from graphmtl.utils.config import config_from_dict
 
 ENCODERS = ("sage", "gcn", "gat", "gin", "sign")
 
@@ -47,3 +48,8 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict, name: str = "model config") -> "ModelConfig":
+        """From :meth:`to_dict`'s JSON; an unknown key or a wrongly typed value is an error."""
+        return config_from_dict(cls, d, name)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from graphmtl.clustering.estimator import SOLVERS
 from graphmtl.errors import check
 from graphmtl.models import ModelConfig
 from graphmtl.projection import ProjectionConfig
 from graphmtl.training import TrainConfig
+from graphmtl.utils.config import config_from_dict, replace_checked
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,10 @@ class AffinityConfig:
         check(self.subset_size >= 2, f"affinity subset_size: must be >= 2, got {self.subset_size}")
         check(self.lam > 0, f"affinity lam: must be > 0, got {self.lam}")
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], name: str = "affinity config") -> "AffinityConfig":
+        return config_from_dict(cls, d, name)
+
 
 @dataclass(frozen=True)
 class CompareConfig:
@@ -60,6 +66,10 @@ class CompareConfig:
         check(self.pairwise_pairs is None or self.pairwise_pairs >= 1,
               f"compare pairwise_pairs: must be >= 1, got {self.pairwise_pairs}")
         check(self.workers >= 1, f"compare workers: must be >= 1, got {self.workers}")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], name: str = "compare config") -> "CompareConfig":
+        return config_from_dict(cls, d, name)
 
 
 @dataclass(frozen=True)
@@ -97,22 +107,45 @@ class PipelineConfig:
 
     def __post_init__(self) -> None:
         k = self.n_groups
-        check(k == "auto" or (isinstance(k, int) and k >= 1),
-              f"n_groups: expected a positive integer or 'auto', got {k!r}")
+        check(k == "auto" or (isinstance(k, int) and not isinstance(k, bool) and k >= 1),
+              f"n_groups (--k): expected a positive integer or 'auto', got {k!r}")
+        check(self.cluster_solver in SOLVERS,
+              f"cluster_solver (--solver): expected one of {', '.join(SOLVERS)}, "
+              f"got {self.cluster_solver!r}")
+        # Checks that need no data, so that a run fails before its first stage.
+        layers = self.model.num_layers
+        if self.model.uses_message_passing:
+            check(len(self.train.fanouts) == layers,
+                  f"train.fanouts (--fanouts): {len(self.train.fanouts)} values "
+                  f"{list(self.train.fanouts)} for model.num_layers (--layers) = {layers} "
+                  "message-passing layers (give one per layer)")
+            pf = self.projection.fanouts
+            check(pf is None or len(pf) == layers,
+                  f"projection.fanouts (--projection-fanouts): {len(pf or ())} values for "
+                  f"model.num_layers (--layers) = {layers} (give one per layer)")
+
+    def validate_against(self, graph: Any) -> None:
+        """Check the settings that depend on the data (a :class:`~graphmtl.data.MultiTaskGraph`,
+        or anything with ``num_tasks``) before any stage runs; one-line errors naming the
+        setting and its ``graphmtl run`` flag."""
+        n = int(graph.num_tasks)
+        check(n >= 2, f"data {self.data!r}: has {n} task(s); grouping needs at least 2")
+        k = self.n_groups
+        if k == "auto":
+            check(n >= 4, f"n_groups (--k) 'auto': needs at least 4 tasks, the data "
+                          f"{self.data!r} has {n}; give --k between 1 and {n}")
+        else:
+            check(k <= n, f"n_groups (--k): {k} groups for {n} tasks in {self.data!r} "
+                          f"(need 1 <= k <= {n})")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def replace(self, **changes: Any) -> "PipelineConfig":
-        return replace(self, **changes)
+        return replace_checked(self, "pipeline config", **changes)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "PipelineConfig":
-        nested = {"model": ModelConfig, "train": TrainConfig, "projection": ProjectionConfig,
-                  "affinity": AffinityConfig, "compare": CompareConfig}
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        check(not unknown, f"pipeline config: unknown key {unknown[0] if unknown else ''!r}")
-        kwargs = {k: (nested[k](**v) if k in nested and isinstance(v, dict) else v)
-                  for k, v in d.items()}
-        return cls(**kwargs)
+    def from_dict(cls, d: dict[str, Any], name: str = "pipeline config") -> "PipelineConfig":
+        """From :meth:`to_dict`'s JSON (a ``--config`` file): nested configs from nested
+        objects; an unknown key (at any level) or a wrongly typed value is a one-line error."""
+        return config_from_dict(cls, d, name)

@@ -34,6 +34,7 @@ from torch.func import functional_call, jvp, vmap
 from graphmtl.errors import GraphMTLError, check
 from graphmtl.projection.directions import Directions
 from graphmtl.projection.store import STORE_SPLITS, ProjectionStore, StoreWriter
+from graphmtl.utils.config import config_from_dict, parse_fanouts
 from graphmtl.utils.io import atomic_write_json, read_json, stable_hash
 
 STRATEGIES = ("split", "full")
@@ -76,9 +77,7 @@ class ProjectionConfig:
         check(self.strategy in STRATEGIES,
               f"projection strategy: expected one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
         if self.fanouts is not None:
-            object.__setattr__(self, "fanouts", tuple(int(f) for f in self.fanouts))
-            check(all(f == -1 or f >= 1 for f in self.fanouts),
-                  f"projection fanouts: each must be -1 (all) or >= 1, got {list(self.fanouts)}")
+            object.__setattr__(self, "fanouts", parse_fanouts(self.fanouts, "projection fanouts"))
         for name in ("train_budget", "val_budget"):
             b = getattr(self, name)
             check(b is None or b >= 2, f"projection {name}: must be >= 2 or None, got {b}")
@@ -90,6 +89,11 @@ class ProjectionConfig:
         d = asdict(self)
         d["fanouts"] = list(self.fanouts) if self.fanouts is not None else None
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], name: str = "projection config") -> "ProjectionConfig":
+        """From :meth:`to_dict`'s JSON; an unknown key or a wrongly typed value is an error."""
+        return config_from_dict(cls, d, name)
 
 
 # ---------------------------------------------------------------------------------- batch inputs

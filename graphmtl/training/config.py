@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
-from graphmtl.errors import GraphMTLError, check
+from graphmtl.errors import check
+from graphmtl.utils.config import config_from_dict, parse_fanouts, replace_checked
 
 METRICS = ("roc_auc", "f1", "ap", "loss")
 """Model-selection metrics: mean over the selected tasks on the validation split. ``loss`` (mean
@@ -49,18 +50,7 @@ class TrainConfig:
     num_threads: int | None = None
 
     def __post_init__(self) -> None:
-        fanouts = self.fanouts
-        if isinstance(fanouts, str):
-            fanouts = [f for f in fanouts.split(",") if f.strip()]
-        try:
-            fanouts = tuple(int(f) for f in fanouts)
-        except (TypeError, ValueError):
-            raise GraphMTLError(f"train fanouts: expected integers like 10,5, got {self.fanouts!r}"
-                                ) from None
-        object.__setattr__(self, "fanouts", fanouts)
-        check(len(fanouts) >= 1, "train fanouts: give at least one value")
-        check(all(f == -1 or f >= 1 for f in fanouts),
-              f"train fanouts: each value must be >= 1 or -1 (all neighbours), got {list(fanouts)}")
+        object.__setattr__(self, "fanouts", parse_fanouts(self.fanouts, "train fanouts"))
         check(self.epochs >= 1, f"train epochs: must be >= 1, got {self.epochs}")
         check(self.lr > 0, f"train lr: must be > 0, got {self.lr}")
         check(self.weight_decay >= 0, f"train weight_decay: must be >= 0, got {self.weight_decay}")
@@ -86,13 +76,13 @@ class TrainConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+    def from_dict(cls, d: dict[str, Any], name: str = "train config") -> "TrainConfig":
+        """From :meth:`to_dict`'s JSON; an unknown key or a wrongly typed value is an error."""
+        return config_from_dict(cls, d, name)
 
     def replace(self, **changes: Any) -> "TrainConfig":
-        """A copy with some fields changed (validated again)."""
-        return type(self).from_dict({**self.to_dict(), **changes})
+        """A copy with some fields changed (validated again; an unknown field is an error)."""
+        return replace_checked(self, "train config", **changes)
 
 
 def resolve_fanouts(fanouts: Sequence[int], num_layers: int) -> list[int]:
