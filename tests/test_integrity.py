@@ -340,7 +340,7 @@ def test_malformed_run_manifest_is_one_line_error(tmp_path, capsys, bad, problem
     with pytest.raises(GraphMTLError, match="manifest.json: " + problem.replace("(", r"\(")):
         RunDirectory(run_dir, {})
     # The CLI refuses before any work and leaves the directory as it was.
-    assert main(["run", "--data", TINY, "--out", str(run_dir), "--quiet"]) == 2
+    assert main(["run", "--data", TINY, "--out", str(run_dir), "--k", "2", "--quiet"]) == 2
     one_line_error(capsys, "manifest.json")
     assert sorted(p.name for p in run_dir.iterdir()) == ["manifest.json"]
     assert json.loads((run_dir / "manifest.json").read_text()) == bad

@@ -1,14 +1,17 @@
 """``graphmtl project`` on a saved graph and checkpoint."""
 
+import dataclasses
 import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from graphmtl.cli import main
 from graphmtl.projection import ProjectionStore
 from graphmtl.training import graph_digest, save_checkpoint
+from graphmtl.training.checkpoint import task_digests
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_projection import small_graph, small_model  # noqa: E402
@@ -21,7 +24,8 @@ def _setup(tmp_path, encoder="sage"):
     graph.save(tmp_path / "g.npz")
     model = small_model(graph, encoder)
     save_checkpoint(tmp_path / "m.pt", model, task_names=graph.task_names,
-                    data_hash=graph_digest(graph))
+                    data_hash=graph_digest(graph),
+                    task_digests=task_digests(graph, graph.task_names))
     return graph, model
 
 
@@ -44,8 +48,14 @@ def test_cli_project_writes_store(tmp_path, capsys):
 
 def test_cli_mismatches_are_one_line_errors(tmp_path, capsys):
     graph, model = _setup(tmp_path)
-    other = small_graph(N=50, n=4)          # task3 not in the checkpoint: selected away, fine
-    other.save(tmp_path / "more_tasks.npz")
+    four = small_graph(N=50, n=4)           # task3 not in the checkpoint: selected away, fine
+    cat = lambda a, b: torch.cat([a, b[:, 3:]], dim=1)  # noqa: E731
+    more = dataclasses.replace(graph, y=cat(graph.y, four.y),
+                               train_mask=cat(graph.train_mask, four.train_mask),
+                               val_mask=cat(graph.val_mask, four.val_mask),
+                               test_mask=cat(graph.test_mask, four.test_mask),
+                               task_names=graph.task_names + ["task3"])
+    more.save(tmp_path / "more_tasks.npz")
     fewer = small_graph(N=50, n=2)          # the checkpoint's task2 is missing
     fewer.save(tmp_path / "fewer.npz")
     wide = small_graph(N=50, F=7, n=3)
