@@ -396,3 +396,34 @@ def test_coverage_and_drop_also_apply_to_community_labels(graph):
     labelled = (g.train_mask | g.val_mask | g.test_mask).numpy()
     assert 0.55 < labelled.mean() < 0.65
     assert torch.equal(g.edge_index, graph.edge_index) and torch.equal(g.x, graph.x)
+
+
+def test_disjoint_label_sets_within_a_group():
+    g = make_planted_graph(SyntheticConfig.preset("annotated_disjoint"))
+    groups = planted_groups(g)
+    labelled = (g.train_mask | g.val_mask | g.test_mask).numpy()
+    pos_train = (g.y & g.train_mask).numpy()
+    for h in np.unique(groups):
+        members = np.flatnonzero(groups == h)
+        # every node is labelled by exactly one task of every group
+        assert np.array_equal(labelled[:, members].sum(1), np.ones(g.num_nodes))
+        co = pos_train[:, members].T.astype(int) @ pos_train[:, members].astype(int)
+        assert (co[~np.eye(len(members), dtype=bool)] == 0).all()   # positives never overlap
+    a, b = np.flatnonzero(groups == 0)[0], np.flatnonzero(groups == 1)[0]
+    assert (labelled[:, a] & labelled[:, b]).any()                 # across groups they do
+    assert 0.1 < labelled.mean() < 0.25
+
+
+def test_label_sets_must_be_known():
+    with pytest.raises(GraphMTLError, match="synthetic label_sets: must be one of independent, "
+                                            "disjoint"):
+        SyntheticConfig(label_sets="overlapping")
+
+
+@pytest.mark.parametrize("preset, lo, hi", [("annotated_scarce", 1, 4),
+                                            ("annotated_moderate", 7, 12),
+                                            ("annotated_disjoint", 1, 4)])
+def test_planted_preset_training_positives(preset, lo, hi):
+    g = make_planted_graph(SyntheticConfig.preset(preset))
+    median = float(np.median((g.y & g.train_mask).sum(0).numpy()))
+    assert lo <= median <= hi

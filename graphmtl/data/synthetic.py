@@ -79,6 +79,7 @@ from graphmtl.errors import GraphMTLError, check
 
 FEATURE_KINDS = ("planted", "structural", "none")
 LABEL_MODELS = ("community", "annotation")
+LABEL_SETS = ("independent", "disjoint")
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,11 @@ class SyntheticConfig:
             must be ``>= num_groups``. Unused (must be 0) with ``labels=community``.
         label_coverage: share in ``(0, 1]`` of the nodes that carry a label for each task, drawn
             independently per task; the others are unlabelled for it (outside every split).
+        label_sets: ``independent`` (each task draws its labelled nodes on its own) or
+            ``disjoint``: the nodes are partitioned at random among the tasks of each group, so
+            tasks of one group are labelled on disjoint node sets and their positives never
+            overlap (label co-occurrence then says nothing); ``label_coverage`` then thins each
+            task's part, so a task covers about ``label_coverage / group size`` of the nodes.
         member_drop: share in ``[0, 1)`` of the community's members that each task misses
             (labels negative), drawn independently per task: incomplete annotation.
         train_fraction, val_fraction: per-task split fractions of positives and of negatives.
@@ -162,6 +168,7 @@ class SyntheticConfig:
     labels: str = "community"
     num_communities: int = 0
     label_coverage: float = 1.0
+    label_sets: str = "independent"
     member_drop: float = 0.0
     train_fraction: float = 0.2
     val_fraction: float = 0.2
@@ -213,6 +220,8 @@ class SyntheticConfig:
             need(self.num_communities == 0, "num_communities",
                  "is only used with labels=annotation (leave it 0)")
         need(0 < self.label_coverage <= 1, "label_coverage", "must lie in (0, 1]")
+        need(self.label_sets in LABEL_SETS, "label_sets",
+             f"must be one of {', '.join(LABEL_SETS)}")
         need(0 <= self.member_drop < 1, "member_drop", "must lie in [0, 1)")
         need(0 < self.train_fraction < 1, "train_fraction", "must lie in (0, 1)")
         need(0 < self.val_fraction < 1, "val_fraction", "must lie in (0, 1)")
@@ -291,6 +300,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     "annotated_scarce": dict(labels="annotation", num_tasks=30, num_groups=5,
                              num_communities=20, label_coverage=0.5, feature_rank=2,
                              feature_noise=6.0, train_fraction=0.03),
+    # Less extreme: about 10 training positives per task.
+    "annotated_moderate": dict(labels="annotation", num_tasks=30, num_groups=5,
+                               num_communities=20, label_coverage=0.5, feature_rank=2,
+                               feature_noise=6.0, train_fraction=0.12),
+    # Tasks of a group annotate one community but on disjoint node sets: their positives never
+    # overlap, so label co-occurrence cannot find the groups.
+    "annotated_disjoint": dict(labels="annotation", num_tasks=30, num_groups=5,
+                               num_communities=20, label_sets="disjoint", feature_rank=2,
+                               feature_noise=6.0, train_fraction=0.1, val_fraction=0.3),
     "orkut500": dict(num_nodes=400_000, num_tasks=500, num_groups=20, mean_memberships=2.5,
                      size_spread=30.0, min_community_size=100, internal_degree=37.0,
                      background_degree=15.0, feature_dim=64),
@@ -326,7 +344,7 @@ def make_planted_graph(config: SyntheticConfig | None = None) -> MultiTaskGraph:
     C = cfg.community_count
     structure = dataclasses.replace(
         cfg, labels="community", num_tasks=C, num_communities=0, label_coverage=1.0,
-        member_drop=0.0, num_groups=C if cfg.labels == "annotation" else cfg.num_groups)
+        label_sets="independent", member_drop=0.0, num_groups=C if cfg.labels == "annotation" else cfg.num_groups)
 
     weight, community_group, community_of, node_of = _plant_communities(structure, rng_comm)
     N = cfg.num_nodes
@@ -347,7 +365,7 @@ def make_planted_graph(config: SyntheticConfig | None = None) -> MultiTaskGraph:
     if cfg.labels == "annotation":
         task_group, latent = _annotation_tasks(cfg, rng_label, sizes)
         y = y[:, latent[task_group]]                                      # [N, n]
-    labelled = _annotate(cfg, rng_label, y)
+    labelled = _annotate(cfg, rng_label, y, task_group)
     y_t = torch.from_numpy(y)
 
     names = _task_names(cfg.num_tasks)
@@ -396,22 +414,36 @@ def _by_first_appearance(group_old: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return relabel[group_old], old_of_new
 
 
-def _annotate(cfg: SyntheticConfig, rng: np.random.Generator, y: np.ndarray
-              ) -> np.ndarray | None:
+def _annotate(cfg: SyntheticConfig, rng: np.random.Generator, y: np.ndarray,
+              task_group: np.ndarray) -> np.ndarray | None:
     """Apply ``member_drop`` to ``y`` (bool ``[N, n]``, in place) and draw the labelled nodes
-    of each task (bool ``[N, n]``, or ``None`` when ``label_coverage`` is 1). Tasks are done in
-    chunks so the random draws stay near 64 MB at any size."""
+    of each task (bool ``[N, n]``, or ``None`` when every node is labelled for every task).
+    Tasks are done in chunks so the random draws stay near 64 MB at any size. With
+    ``label_sets="disjoint"`` each node is first given to one task of every group (uniformly),
+    and only that task may label it."""
     N, n = y.shape
-    labelled = None if cfg.label_coverage >= 1.0 else np.empty((N, n), dtype=bool)
+    disjoint = cfg.label_sets == "disjoint"
+    labelled = None if cfg.label_coverage >= 1.0 and not disjoint else np.empty((N, n), bool)
     if cfg.member_drop == 0.0 and labelled is None:
         return None
+    owner = None
+    if disjoint:   # owner[v, g]: the position, within group g, of the task that labels node v
+        sizes = np.bincount(task_group)
+        owner = (rng.random((N, len(sizes))) * sizes).astype(np.int64)
+        rank = np.zeros(n, dtype=np.int64)   # each task's position within its group
+        for g in range(len(sizes)):
+            members = np.flatnonzero(task_group == g)
+            rank[members] = np.arange(len(members))
     chunk = max(1, (1 << 24) // N)
     for lo in range(0, n, chunk):
         hi = min(n, lo + chunk)
         if cfg.member_drop > 0.0:
             y[:, lo:hi] &= rng.random((N, hi - lo), dtype=np.float32) >= cfg.member_drop
         if labelled is not None:
-            labelled[:, lo:hi] = rng.random((N, hi - lo), dtype=np.float32) < cfg.label_coverage
+            keep = rng.random((N, hi - lo), dtype=np.float32) < cfg.label_coverage
+            if owner is not None:
+                keep &= owner[:, task_group[lo:hi]] == rank[lo:hi]
+            labelled[:, lo:hi] = keep
     return labelled
 
 
