@@ -158,7 +158,7 @@ def bench_auto_k(out: str, seeds=(0,)) -> None:
                         t = time.perf_counter()
                         m = TaskClustering("auto", solver="lowrank", polish="never",
                                            k_select=crit).fit(A)
-                        row[crit] = {"k": m.n_clusters_, "ari": adjusted_rand_score(labels, m.labels_),
+                        row[crit] = {"k": m.k_, "ari": adjusted_rand_score(labels, m.labels_),
                                      "seconds": time.perf_counter() - t}
                     rows.append(row)
                     print(row, flush=True)

@@ -40,7 +40,7 @@ def config_for(dataset: str, seed: int, args: argparse.Namespace) -> PipelineCon
                                     val_budget=args.val_budget),
         affinity=AffinityConfig(num_subsets=args.subsets, subset_size=args.subset_size,
                                 seed=seed),
-        n_groups=args.k,
+        k=args.k,
         compare=CompareConfig(pairwise=args.pairs > 0, pairwise_pairs=args.pairs or None,
                               random_groups=True),
         seed=seed)

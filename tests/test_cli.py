@@ -141,14 +141,14 @@ def test_run_flags_override_config_file_which_overrides_defaults(tmp_path):
     from graphmtl.pipeline import PipelineConfig
 
     (tmp_path / "c.json").write_text(json.dumps({"train": {"epochs": 3, "lr": 0.5},
-                                                 "n_groups": 4}))
+                                                 "k": 4}))
     parser = build_parser("run")
     args = parser.parse_args(["run", "--config", str(tmp_path / "c.json"), "--epochs", "7",
                               "--budget", "50", "--val-budget", "20", "--solver", "admm",
                               "--no-pairwise", "--layers", "3"])
     cfg = configure(args)
     d = PipelineConfig()
-    assert (cfg.train.epochs, cfg.train.lr, cfg.n_groups) == (7, 0.5, 4)
+    assert (cfg.train.epochs, cfg.train.lr, cfg.k) == (7, 0.5, 4)
     assert (cfg.projection.train_budget, cfg.projection.val_budget) == (50, 20)
     assert cfg.cluster_solver == "admm" and cfg.compare.pairwise is False
     assert cfg.model.num_layers == 3 and cfg.train.fanouts == (10, 10, 10)
@@ -207,9 +207,9 @@ def test_validate_against():
     class Data:
         num_tasks = 3
 
-    PipelineConfig(n_groups=3).validate_against(Data())
-    with pytest.raises(GraphMTLError, match=r"n_groups \(--k\): 4 groups for 3 tasks"):
-        PipelineConfig(n_groups=4).validate_against(Data())
+    PipelineConfig(k=3).validate_against(Data())
+    with pytest.raises(GraphMTLError, match=r"k \(--k\): 4 groups for 3 tasks"):
+        PipelineConfig(k=4).validate_against(Data())
     with pytest.raises(GraphMTLError, match="'auto': needs at least 4 tasks"):
         PipelineConfig().validate_against(Data())
 

@@ -52,14 +52,14 @@ def test_from_dict_checks_types_and_nested_keys():
             ({"compare": {"pairwise": 1}}, r"compare\.pairwise: expected true/false"),
             ({"projection": {"train_budget": 2.5}}, r"train_budget: expected integer or null"),
             ({"train": 3}, r"train: expected a JSON object, got int"),
-            ({"n_groups": True}, r"n_groups: expected integer or string"),
+            ({"k": True}, r"k: expected integer or string"),
     ):
         with pytest.raises(GraphMTLError, match=match):
             PipelineConfig.from_dict(data, name="--config c.json")
     cfg = PipelineConfig.from_dict({"train": {"fanouts": "4,4", "epochs": 2},
-                                    "projection": {"train_budget": None}, "n_groups": 3})
+                                    "projection": {"train_budget": None}, "k": 3})
     assert cfg.train.fanouts == (4, 4) and cfg.projection.train_budget is None
-    assert cfg.model == ModelConfig() and cfg.n_groups == 3
+    assert cfg.model == ModelConfig() and cfg.k == 3
     assert TrainConfig.from_dict({"fanouts": [5]}).fanouts == (5,)
     assert config_from_dict(AffinityConfig, {"lam": 2}, "x").lam == 2
 
@@ -69,8 +69,8 @@ def test_replace_names_unknown_fields():
     assert tc.replace(epochs=3).epochs == 3
     with pytest.raises(GraphMTLError, match="train config: unknown key 'epoch'"):
         tc.replace(epoch=3)
-    with pytest.raises(GraphMTLError, match="pipeline config: unknown key 'k'"):
-        PipelineConfig().replace(k=3)
+    with pytest.raises(GraphMTLError, match="pipeline config: unknown key 'n_groups'"):
+        PipelineConfig().replace(n_groups=3)
     assert replace_checked(ModelConfig(), "m", hidden=4).hidden == 4
 
 

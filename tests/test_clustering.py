@@ -71,7 +71,7 @@ def test_bad_affinity(A, match):
 def test_bad_parameters():
     A, _ = planted_affinity(10, 2, seed=0)
     for k in (0, 11, "five"):
-        with pytest.raises(GraphMTLError, match="n_clusters"):
+        with pytest.raises(GraphMTLError, match="k"):
             TaskClustering(k).fit(A)
     with pytest.raises(GraphMTLError, match="solver"):
         TaskClustering(2, solver="clarabel").fit(A)
@@ -299,7 +299,7 @@ def test_closed_form_k1_and_kn():
 def test_auto_k_recovers_planted():
     A, labels = planted_affinity(90, 6, noise=0.6, seed=2)
     model = TaskClustering("auto", solver="lowrank", k_range=(2, 10), k_select="elbow").fit(A)
-    assert model.n_clusters_ == 6 and model.k_selection_["method"] == "elbow"
+    assert model.k_ == 6 and model.k_selection_["method"] == "elbow"
     assert [s["k"] for s in model.sweep_] == list(range(1, 12))
     assert adjusted_rand_score(labels, model.labels_) >= 0.9
 
@@ -315,7 +315,7 @@ def test_edge_k_counts_planted_groups_and_ignores_offsets():
     # Offsets change no feasible objective, and double-centring removes them exactly.
     np.testing.assert_allclose(double_center(A_off), double_center(A), atol=1e-9)
     model = TaskClustering("auto", solver="lowrank").fit(A_off)
-    assert model.n_clusters_ == 8 and model.k_selection_["method"] == "edge"
+    assert model.k_ == 8 and model.k_selection_["method"] == "edge"
     assert adjusted_rand_score(labels, model.labels_) >= 0.9
     # Pure noise: no eigenvalue above the edge -> the smallest k of the range.
     E = planted_affinity(200, 1, noise=1.0, seed=1)[0]

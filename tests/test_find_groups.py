@@ -68,7 +68,7 @@ def test_graph_is_saved_in_the_run_and_options_reach_the_config(discovery):
     labelled = g.train_mask | g.val_mask | g.test_mask
     assert not labelled[:3, 0].any() and labelled[3:, 0].all()   # NaN pairs left out
     config = json.loads((out / "manifest.json").read_text())["config"]
-    assert config["data"] == str(r.graph_path) and config["n_groups"] == 2
+    assert config["data"] == str(r.graph_path) and config["k"] == 2
     assert config["train"]["epochs"] == 2 and config["model"]["hidden"] == 8
     assert config["projection"]["dim"] == 8 and config["affinity"]["num_subsets"] == 30
     assert config["compare"]["pairwise"] is False
@@ -132,7 +132,7 @@ def test_other_inputs_convert(tmp_path, monkeypatch):
     torch.save(g.to_pyg(), tmp_path / "g.pt")
     assert torch.equal(run(str(tmp_path / "g.pt")).y, g.y)
     assert run(g.to_pyg().to_dict(), task_names=list("abcde")).task_names == list("abcde")
-    assert seen[-1].compare.pairwise is False and seen[-1].n_groups == 2
+    assert seen[-1].compare.pairwise is False and seen[-1].k == 2
 
 
 def test_bad_options_are_one_line_errors():
@@ -143,7 +143,7 @@ def test_bad_options_are_one_line_errors():
         find_groups(g, model={"hidden": 3})
     with pytest.raises(GraphMTLError, match="^task_names: applies only to a PyG Data"):
         find_groups(g, task_names=["a"])
-    with pytest.raises(GraphMTLError, match="^n_groups.*expected a positive integer"):
+    with pytest.raises(GraphMTLError, match="^k.*expected a positive integer"):
         find_groups(g, k=0)
     with pytest.raises(GraphMTLError, match="^config: expected a PipelineConfig"):
         find_groups(g, config={"epochs": 3})
@@ -160,7 +160,7 @@ def test_config_and_parts_combine(tmp_path, monkeypatch):
     cfg = seen[0]
     assert cfg.seed == 7 and cfg.model.encoder == "gcn" and cfg.model.hidden == 24
     assert cfg.compare.pairwise is True and cfg.compare.pairwise_pairs == 3   # config's default
-    assert cfg.cluster_solver == "exact" and cfg.n_groups == "auto"
+    assert cfg.cluster_solver == "exact" and cfg.k == "auto"
 
 
 def test_top_level_is_lazy():

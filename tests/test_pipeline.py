@@ -21,7 +21,7 @@ def tiny_config(**changes) -> PipelineConfig:
         train=TrainConfig(epochs=3, patience=0, batch_size=256, num_threads=1),
         projection=ProjectionConfig(dim=16, batch_size=256),
         affinity=AffinityConfig(num_subsets=60, subset_size=3),
-        n_groups=2, compare=CompareConfig(pairwise=True, pairwise_pairs=4, workers=1))
+        k=2, compare=CompareConfig(pairwise=True, pairwise_pairs=4, workers=1))
     return base.replace(**changes)
 
 
@@ -109,8 +109,8 @@ def test_config_round_trip_and_errors():
     assert PipelineConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     with pytest.raises(GraphMTLError, match="unknown key 'bogus'"):
         PipelineConfig.from_dict({"bogus": 1})
-    with pytest.raises(GraphMTLError, match="n_groups"):
-        PipelineConfig(n_groups=0)
+    with pytest.raises(GraphMTLError, match="k"):
+        PipelineConfig(k=0)
 
 
 def test_cli_run_bad_k_is_one_line_error(capsys, tmp_path):

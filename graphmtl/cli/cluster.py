@@ -30,14 +30,14 @@ def register(subparsers) -> None:
                         "summary.json next to --affinity, else task positions)")
     cl = p.add_argument_group("clustering (TaskClustering)")
     config_options(
-        cl, TaskClustering, "cluster", required=("n_clusters",),
-        only=("n_clusters", "solver", "polish", "k_select", "transform", "diagonal", "sym_tol",
+        cl, TaskClustering, "cluster", required=("k",),
+        only=("k", "solver", "polish", "k_select", "transform", "diagonal", "sym_tol",
               "random_state"),
-        flags={"n_clusters": "--k", "random_state": "--seed"},
-        types={"n_clusters": argtype(parse_k, "k")},
+        flags={"k": "--k", "random_state": "--seed"},
+        types={"k": argtype(parse_k, "k")},
         choices={"solver": SOLVERS, "polish": POLISH, "k_select": K_SELECT,
                  "transform": TRANSFORMS, "diagonal": DIAGONALS},
-        helps={"n_clusters": "number of groups, or 'auto'",
+        helps={"k": "number of groups, or 'auto'",
                "solver": "SDP solver: exact (cvxpy + SCS), lowrank, admm, or auto (exact for "
                          "small n, else lowrank)",
                "polish": "lowrank: polish with ADMM when its X is not a partition (n <= 700)",
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from graphmtl.utils.io import atomic_write_json
 
     settings = config_values(args, "cluster")
-    k = settings["n_clusters"]
+    k = settings["k"]
     A = load_affinity(args.affinity)
     # Validate the matrix before comparing its size with the names / k.
     A = validate_affinity(A, name=f"--affinity {args.affinity}", sym_tol=settings["sym_tol"])
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         model.fit(A)
         groups = model.groups(names)
         out = {
-            "n_tasks": n, "k": model.n_clusters_, "solver": model.solver_,
+            "n_tasks": n, "k": model.k_, "solver": model.solver_,
             "groups": groups, "task_names": names,
             "sdp_objective": model.sdp_objective_, "rounded_objective": model.rounded_objective_,
             "upper_bound": model.upper_bound_, "gap": model.gap_, "residuals": model.residuals_,
@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
             "affinity_file": str(args.affinity),
         }
         atomic_write_json(args.out, out)
-    print(f"{n} tasks -> {model.n_clusters_} groups (sizes "
+    print(f"{n} tasks -> {model.k_} groups (sizes "
           f"{sorted(map(len, groups), reverse=True)}); SDP {model.sdp_objective_:.4g}, "
           f"rounded {model.rounded_objective_:.4g}, bound {model.upper_bound_:.4g}; "
           f"wrote {args.out}")

@@ -41,9 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no stage lines or progress bars")
     top = p.add_argument_group("run (PipelineConfig)")
     config_options(top, d, "pipeline", override=True,
-                   only=("data", "data_root", "n_groups", "cluster_solver", "seed"),
-                   flags={"data_root": "--root", "n_groups": "--k", "cluster_solver": "--solver"},
-                   types={"n_groups": argtype(parse_k, "k")},
+                   only=("data", "data_root", "k", "cluster_solver", "seed"),
+                   flags={"data_root": "--root", "k": "--k", "cluster_solver": "--solver"},
+                   types={"k": argtype(parse_k, "k")},
                    choices={"cluster_solver": SOLVERS},
                    helps={"data_root": "where bare dataset names are looked up (default: "
                                        "$GRAPHMTL_DATA, else the default search)",

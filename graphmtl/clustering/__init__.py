@@ -1,6 +1,6 @@
 """Task clustering: k groups maximising the average within-group affinity (METHOD.md §4).
 
-``TaskClustering(n_clusters=k | "auto", solver="auto" | "exact" | "lowrank").fit(A)`` solves the
+``TaskClustering(k=k | "auto", solver="auto" | "exact" | "lowrank").fit(A)`` solves the
 SDP relaxation ``max <A, X> s.t. X psd, X >= 0, X 1 = 1, tr X = k`` either exactly with
 cvxpy + SCS, with a nonnegative low-rank factorisation ``X = V V^T`` (augmented Lagrangian,
 spectral projected gradient) optionally polished by ADMM on X, or by ADMM alone; rounds to exactly

@@ -46,7 +46,7 @@ class TaskClustering:
     ``n <= polish_max_n``, which reaches the SDP optimum with a tight certified bound.
     ``"always"`` polishes whenever the gap exceeds ``gap_tol``, ``"never"`` never.
 
-    With ``n_clusters="auto"`` k in ``k_range`` (default ``2..min(n - 1, 20)``) is chosen by
+    With ``k="auto"`` k in ``k_range`` (default ``2..min(n - 1, 20)``) is chosen by
     ``k_select``: ``"edge"`` (default, :func:`edge_k`): 1 + the number of eigenvalues of the
     double-centred affinity above the estimated noise edge ``2 s sqrt(n)`` -- one eigensolve, then
     one SDP at that k; or ``"elbow"`` (:func:`elbow_k`): every k of the range plus its neighbours
@@ -58,7 +58,7 @@ class TaskClustering:
 
     Attributes (after ``fit``):
         labels_: ``[n]`` int64 group of each task, values ``0..k-1``, all used.
-        n_clusters_: the k used.
+        k_: the k used.
         sdp_objective_: ``<A, X>`` of the SDP solution (preprocessed A).
         rounded_objective_: average density of ``labels_`` on the preprocessed A.
         upper_bound_: certified upper bound on the SDP optimum (hence on any partition).
@@ -73,7 +73,7 @@ class TaskClustering:
         timings_: seconds per stage.
     """
 
-    def __init__(self, n_clusters: int | str = 8, *, solver: str = "auto",
+    def __init__(self, k: int | str = 8, *, solver: str = "auto",
                  k_range: tuple[int, int] | None = None, transform: str = "standardize",
                  diagonal: str = "zero", temperature: float = 1.0, sym_tol: float = 1e-6,
                  exact_max_n: int = 100, eps: float = 1e-5, max_iters: int = 20000,
@@ -82,7 +82,7 @@ class TaskClustering:
                  polish: str = "auto", gap_tol: float = 5e-3, polish_max_n: int = 700,
                  polish_max_iters: int = 3000, threads: int | None = 1,
                  k_select: str = "edge"):
-        self.n_clusters = n_clusters
+        self.k = k
         self.solver = solver
         self.k_range = k_range
         self.transform = transform
@@ -135,14 +135,14 @@ class TaskClustering:
 
     def _validate_params(self, n: int) -> str:
         check(self.solver in SOLVERS, f"solver: expected one of {SOLVERS}, got {self.solver!r}")
-        if isinstance(self.n_clusters, str):
-            check(self.n_clusters == "auto",
-                  f"n_clusters: expected an integer or 'auto', got {self.n_clusters!r}")
-            check(n >= 4, f"n_clusters: 'auto' needs n >= 4 tasks, got n = {n}")
+        if isinstance(self.k, str):
+            check(self.k == "auto",
+                  f"k: expected an integer or 'auto', got {self.k!r}")
+            check(n >= 4, f"k: 'auto' needs n >= 4 tasks, got n = {n}")
         else:
-            check(isinstance(self.n_clusters, (int, np.integer))
-                  and 1 <= int(self.n_clusters) <= n,
-                  f"n_clusters: need an integer 1 <= k <= n = {n}, got {self.n_clusters!r}")
+            check(isinstance(self.k, (int, np.integer))
+                  and 1 <= int(self.k) <= n,
+                  f"k: need an integer 1 <= k <= n = {n}, got {self.k!r}")
         check(self.tol > 0 and self.eps > 0 and self.gap_tol > 0, "tol/eps/gap_tol: must be > 0")
         check(self.polish in POLISH, f"polish: expected one of {POLISH}, got {self.polish!r}")
         check(self.k_select in K_SELECT,
@@ -171,15 +171,15 @@ class TaskClustering:
         t = time.perf_counter()
         self.sweep_ = []
         self.k_selection_ = {"method": "given"}
-        if self.n_clusters == "auto":
+        if self.k == "auto":
             lo, hi = self.k_range if self.k_range is not None else (2, min(n - 1, 20))
             check(1 <= lo < hi <= n and hi - lo >= 1,
                   f"k_range: need 1 <= k_min < k_max <= n = {n}, got {self.k_range}")
-        if self.n_clusters == "auto" and self.k_select == "edge":
+        if self.k == "auto" and self.k_select == "edge":
             k, info = edge_k(A, lo, hi, seed=self.random_state)
             self.k_selection_ = {"method": "edge", **info}
             res = self._solve(A, k, solver)
-        elif self.n_clusters == "auto":
+        elif self.k == "auto":
             self.k_selection_ = {"method": "elbow"}
             results = {}
             prev = None
@@ -193,7 +193,7 @@ class TaskClustering:
             k = min(max(k, lo), hi)
             res = results[k]
         else:
-            k = int(self.n_clusters)
+            k = int(self.k)
             res = self._solve(A, k, solver)
         timings["solve"] = time.perf_counter() - t
 
@@ -239,7 +239,7 @@ class TaskClustering:
         timings["total"] = time.perf_counter() - t_start
 
         self.affinity_ = A
-        self.n_clusters_ = k
+        self.k_ = k
         self.labels_ = labels
         solver_name = "lowrank+admm" if polished else solver
         self.solver_ = solver_name if res.status != "closed_form" else "closed_form"

@@ -84,7 +84,7 @@ class PipelineConfig:
         train: optimisation of every model.
         projection: the gradient projection (dimension, budgets, ...).
         affinity: the Grad-TAG estimate.
-        n_groups: number of task groups ``k``, or ``"auto"``.
+        k: number of task groups ``k``, or ``"auto"``.
         cluster_solver: ``auto`` / ``exact`` / ``lowrank``.
         compare: the baselines.
         seed: recorded in the manifest; the per-stage seeds live in the stage configs.
@@ -100,15 +100,15 @@ class PipelineConfig:
     projection: ProjectionConfig = field(
         default_factory=lambda: ProjectionConfig(dim=100, train_budget=2000, val_budget=1000))
     affinity: AffinityConfig = field(default_factory=AffinityConfig)
-    n_groups: int | str = "auto"
+    k: int | str = "auto"
     cluster_solver: str = "auto"
     compare: CompareConfig = field(default_factory=CompareConfig)
     seed: int = 0
 
     def __post_init__(self) -> None:
-        k = self.n_groups
+        k = self.k
         check(k == "auto" or (isinstance(k, int) and not isinstance(k, bool) and k >= 1),
-              f"n_groups (--k): expected a positive integer or 'auto', got {k!r}")
+              f"k (--k): expected a positive integer or 'auto', got {k!r}")
         check(self.cluster_solver in SOLVERS,
               f"cluster_solver (--solver): expected one of {', '.join(SOLVERS)}, "
               f"got {self.cluster_solver!r}")
@@ -130,12 +130,12 @@ class PipelineConfig:
         setting and its ``graphmtl run`` flag."""
         n = int(graph.num_tasks)
         check(n >= 2, f"data {self.data!r}: has {n} task(s); grouping needs at least 2")
-        k = self.n_groups
+        k = self.k
         if k == "auto":
-            check(n >= 4, f"n_groups (--k) 'auto': needs at least 4 tasks, the data "
+            check(n >= 4, f"k (--k) 'auto': needs at least 4 tasks, the data "
                           f"{self.data!r} has {n}; give --k between 1 and {n}")
         else:
-            check(k <= n, f"n_groups (--k): {k} groups for {n} tasks in {self.data!r} "
+            check(k <= n, f"k (--k): {k} groups for {n} tasks in {self.data!r} "
                           f"(need 1 <= k <= {n})")
 
     def to_dict(self) -> dict[str, Any]:

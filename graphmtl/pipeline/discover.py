@@ -116,7 +116,7 @@ def find_groups(data: Any, k: int | str = "auto", out: str | os.PathLike | None 
             the stages that depend on it.
         config: the starting :class:`PipelineConfig` (default: its defaults, with the naive
             pairwise baseline off: it trains a model per pair of tasks); its ``data`` and
-            ``n_groups`` are replaced.
+            ``k`` are replaced.
         root: data root for spec strings.
         verbose: print stage lines and progress bars to stderr.
         **options: conversion options for a ``Data`` / OGB input (``task_names``, ``splits``,
@@ -160,7 +160,7 @@ def _config(config: PipelineConfig | None, k: int | str, options: dict[str, Any]
     unknown = [key for key in options if key not in known]
     check(not unknown, f"{unknown[0] if unknown else ''}: unknown option of find_groups "
           f"(known: {', '.join(known)})")
-    changes: dict[str, Any] = {"n_groups": k}
+    changes: dict[str, Any] = {"k": k}
     for part in _PARTS:
         if part in options:
             expected = type(getattr(config, part))

@@ -139,20 +139,20 @@ def run_pipeline(config: PipelineConfig, run_dir: str | Path, *, quiet: bool = F
 
     # -------------------------------------------------------------------------- clustering
     def cluster(A: np.ndarray, k: int | str) -> tuple[np.ndarray, dict]:
-        tcl = TaskClustering(n_clusters=k, solver=cfg.cluster_solver).fit(A)
-        info = {"k": int(tcl.n_clusters_), "sdp_objective": tcl.sdp_objective_,
+        tcl = TaskClustering(k=k, solver=cfg.cluster_solver).fit(A)
+        info = {"k": int(tcl.k_), "sdp_objective": tcl.sdp_objective_,
                 "rounded_objective": tcl.rounded_objective_, "gap": tcl.gap_,
                 "solver": tcl.solver_, "timings": tcl.timings_}
         return tcl.labels_, info
 
     def clustering_stage(d: Path) -> dict:
-        labels, info = cluster(affinity, cfg.n_groups)
+        labels, info = cluster(affinity, cfg.k)
         atomic_write_json(d / "groups.json", {"labels": labels.tolist(), "task_names": names,
                                               **info})
         return info
 
-    _log(f"clustering: k = {cfg.n_groups}", quiet)
-    rec_cl = run.run("clustering", {"affinity": rec_aff.key, "k": cfg.n_groups,
+    _log(f"clustering: k = {cfg.k}", quiet)
+    rec_cl = run.run("clustering", {"affinity": rec_aff.key, "k": cfg.k,
                                     "solver": cfg.cluster_solver}, clustering_stage)
     groups = np.array(read_json(run.path / "clustering" / "groups.json")["labels"])
     k = int(rec_cl.outputs["k"])
@@ -266,7 +266,7 @@ def run_pipeline(config: PipelineConfig, run_dir: str | Path, *, quiet: bool = F
                "encoder": f"{mc.encoder} (hidden {mc.hidden}, {mc.num_layers} layers)",
                "projection dim": cfg.projection.dim,
                "subsets": f"{rec_aff.outputs['subsets']} of size {size}",
-               "groups k": f"{k} ({'auto' if cfg.n_groups == 'auto' else 'given'})"}
+               "groups k": f"{k} ({'auto' if cfg.k == 'auto' else 'given'})"}
     planted = graph.provenance.get("planted_groups")
     notes = []
     if planted is not None:
