@@ -36,7 +36,7 @@ def npz(tmp_path_factory) -> Path:
 def checkpoint(npz, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("base")
     assert main(["train", "--data", str(npz), "--epochs", "1", "--hidden", "8", "--threads", "1",
-                 "--no-progress", "--out", str(out)]) == 0
+                 "--model", "sage", "--no-progress", "--out", str(out)]) == 0
     return out / "model.pt"
 
 
@@ -145,7 +145,7 @@ def test_run_flags_override_config_file_which_overrides_defaults(tmp_path):
     parser = build_parser("run")
     args = parser.parse_args(["run", "--config", str(tmp_path / "c.json"), "--epochs", "7",
                               "--budget", "50", "--val-budget", "20", "--solver", "admm",
-                              "--no-pairwise", "--layers", "3"])
+                              "--no-pairwise", "--layers", "3", "--model", "sage"])
     cfg = configure(args)
     d = PipelineConfig()
     assert (cfg.train.epochs, cfg.train.lr, cfg.k) == (7, 0.5, 4)
@@ -161,7 +161,7 @@ def test_run_flags_override_config_file_which_overrides_defaults(tmp_path):
     (["--k", "0"], "--k: expected a positive integer or 'auto', got '0'"),
     (["--hidden", "0"], "--hidden: must be >= 1, got 0"),
     (["--budget", "1"], "--budget: must be >= 2"),
-    (["--layers", "3", "--fanouts", "5,5"], "(--fanouts): 2 values"),
+    (["--model", "sage", "--layers", "3", "--fanouts", "5,5"], "(--fanouts): 2 values"),
     (["--solver", "nope"], "--solver: invalid choice"),
     (["--epochs", "x"], "--epochs: expected an integer, got 'x'"),
 ])

@@ -79,8 +79,9 @@ def test_pipeline_config_checks_what_needs_no_data():
         PipelineConfig(cluster_solver="fast")
     assert PipelineConfig(cluster_solver="admm").cluster_solver == "admm"
     with pytest.raises(GraphMTLError, match=r"train\.fanouts \(--fanouts\): 2 values"):
-        PipelineConfig(model=ModelConfig(num_layers=3))
+        PipelineConfig(model=ModelConfig(encoder="sage", num_layers=3))
     with pytest.raises(GraphMTLError, match=r"projection\.fanouts \(--projection-fanouts\)"):
-        PipelineConfig(projection=ProjectionConfig(fanouts=(3,)))
+        PipelineConfig(model=ModelConfig(encoder="sage"),
+                       projection=ProjectionConfig(fanouts=(3,)))
     sign = ModelConfig(encoder="sign", num_layers=3)     # no message passing: fanouts unused
     assert PipelineConfig(model=sign).model.num_layers == 3

