@@ -5,11 +5,13 @@
 >>> est.affinity_          # [n, n] symmetric, zero diagonal
 """
 
-from graphmtl.affinity.baselines import (TrainedScores, TrainedSubsetScores,
-                                         check_store_matches, gradient_cosine,
-                                         val_rows_from_store)
-from graphmtl.affinity.estimator import (GradTAGEnsemble, GradTAGEstimator, check_store_rows,
-                                         score_subsets)
+from graphmtl.affinity.baselines import (TrainedAffinityEstimator, TrainedScores,
+                                         TrainedSubsetScores, check_store_matches,
+                                         gradient_cosine, val_rows_from_store)
+from graphmtl.affinity.estimator import (MODES, GradTAGEnsemble, GradTAGEstimator,
+                                         check_store_rows, score_subsets, score_subsets_network)
+from graphmtl.affinity.signals import head_cosine_affinity, label_cooccurrence_affinity
+from graphmtl.affinity.surrogate import SurrogateAffinityEstimator, SurrogateConfig
 from graphmtl.affinity.matrices import (gradient_cosine_affinity, higher_order_affinity,
                                         pairwise_affinity, standardize_scores, symmetrize)
 from graphmtl.affinity.solver import BatchedSubsetSolver, SolverConfig, SplitRows, SubsetFit
@@ -18,6 +20,8 @@ from graphmtl.affinity.subsets import (CoverageReport, as_membership, cooccurren
 from graphmtl.affinity.synthetic import planted_groups, write_synthetic_store
 
 __all__ = [
+    "MODES", "SurrogateAffinityEstimator", "SurrogateConfig", "TrainedAffinityEstimator",
+    "head_cosine_affinity", "label_cooccurrence_affinity", "score_subsets_network",
     "BatchedSubsetSolver", "CoverageReport", "GradTAGEnsemble", "GradTAGEstimator",
     "SolverConfig", "SplitRows", "SubsetFit", "TrainedScores", "TrainedSubsetScores",
     "as_membership", "check_store_matches", "check_store_rows", "gradient_cosine",

@@ -1,8 +1,18 @@
-"""Grad-TAG: estimate ``f_i(S)`` for thousands of task subsets without training (METHOD.md §3).
+"""Grad-TAG: estimate ``f_i(S)`` for thousands of task subsets without training.
 
-``GradTAGEstimator(...).fit(store)`` samples subsets, solves all their linearised logistic
-regressions at once (:class:`~graphmtl.affinity.solver.BatchedSubsetSolver`), scores every task
-of every subset by its linearised validation loss and F1, and builds the affinity matrix.
+``GradTAGEstimator(...).fit(store)`` samples subsets, solves all their logistic regressions on
+the projected gradients at once (:class:`~graphmtl.affinity.solver.BatchedSubsetSolver`), scores
+every task of every subset, and builds the affinity matrix. Two forms (``mode``):
+
+- ``offset``: the linearisation taken literally: each subset fits the residual over the base
+  logits ``f0`` (``BCE(f0 + <z, w>, y)``, ridge ``lam``) and every task is scored by its
+  linearised validation loss ``f0 + <z, ŵ>`` on the store's validation rows;
+- ``reference``: the form of the method's reference code: each subset fits the 0/1 labels from
+  the projected gradients alone (no offset, with an intercept, scikit-learn's ``C`` scale of L2),
+  the solution is applied to the base model's *encoder* (``θ0 + P ŵ``; the store must project
+  the encoder's parameters only, ``ProjectionConfig(params="encoder")``) and every task is scored
+  by the real network at that point on all its validation nodes — for all subsets at once
+  (``torch.func.functional_call`` under ``vmap`` over the stacked encoder updates).
 ``GradTAGEnsemble`` does the same over several stores (base seeds / projections) and reports the
 spread.
 """
@@ -26,6 +36,9 @@ from graphmtl.affinity.subsets import (as_membership, coverage_report, pair_subs
                                        sample_subsets)
 from graphmtl.errors import GraphMTLError, check
 from graphmtl.projection.store import ProjectionStore
+
+#: Forms of the estimate (see the module docstring).
+MODES = ("offset", "reference")
 
 
 def _names(names: Sequence[str], idx, k: int = 5) -> str:
@@ -85,6 +98,81 @@ def score_subsets(val: SplitRows, M: np.ndarray, W: torch.Tensor, workers: int |
         loss[flat[a:b], t] = lo.numpy()
         f1[flat[a:b], t] = fo.numpy()
     return loss, f1
+
+
+def score_subsets_network(model, directions, graph, M: np.ndarray, W: torch.Tensor,
+                          chunk: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Validation AP and BCE of every task of every subset under the real network at
+    ``θ0 + P ŵ_k``, all subsets as one batched computation.
+
+    Args:
+        model: the base model ``θ0`` (a :class:`~graphmtl.models.MultiTaskGNN` with one output
+            per task of ``graph``).
+        directions: the :class:`~graphmtl.projection.Directions` ``P`` of the store (over the
+            parameters it projected).
+        graph: the data; every task is scored on all its validation nodes.
+        M: bool ``[m, n]`` membership.
+        W: ``[m, d]`` the subset solutions.
+        chunk: subsets evaluated at once (memory: ``chunk`` copies of the projected
+            parameters and ``chunk × N_val × n`` logits).
+
+    Returns:
+        ``(ap, bce)``, float64 ``[m, n]`` each, NaN where the task is not in the subset (AP also
+        NaN for a task without validation positives).
+
+    The updates ``Δ_k = P ŵ_k`` of a chunk are stacked ``[B, *shape]`` per parameter and the
+    model is evaluated by ``torch.func.functional_call`` under ``vmap`` over them — no loop over
+    subsets in Python beyond the chunks.
+    """
+    from torch.func import functional_call, vmap
+
+    from graphmtl.training import node_inputs
+    from graphmtl.training.metrics import average_precision_columns
+
+    M = np.asarray(M, dtype=bool)
+    m, n = M.shape
+    model = model.eval()
+    x = node_inputs(graph, model.config)
+    val_mask = graph.val_mask
+    nodes = val_mask.any(1).nonzero().flatten()
+    P = directions.matrix(torch.float32)                                  # [p, d]
+    names = directions.names
+    sizes = [int(np.prod(directions.shapes[k])) for k in names]
+    base = {k: v.detach() for k, v in model.named_parameters()}
+    buffers = {k: v.detach() for k, v in model.named_buffers()}
+    if model.config.uses_message_passing:
+        args = (x, graph.edge_index)
+    else:   # row-independent: only the validation nodes' rows are needed
+        args = (x[nodes],)
+
+    def logits(params):
+        out = functional_call(model, ({**base, **params}, buffers), args)
+        return out[nodes] if model.config.uses_message_passing else out
+
+    y = graph.y[nodes].double()
+    vm = val_mask[nodes]
+    ap = np.full((m, n), np.nan)
+    bce = np.full((m, n), np.nan)
+    with torch.no_grad():
+        for lo in range(0, m, chunk):
+            hi = min(m, lo + chunk)
+            delta = W[lo:hi].to(torch.float32) @ P.T                       # [B, p]
+            stacked = {}
+            for name, part in zip(names, delta.split(sizes, dim=1)):
+                stacked[name] = base[name] + part.view(hi - lo, *directions.shapes[name])
+            u = vmap(logits)(stacked).double()                             # [B, N_val, n]
+            B = hi - lo
+            cols = u.permute(1, 0, 2).reshape(len(nodes), B * n)
+            lab = y.repeat(1, B)
+            msk = vm.repeat(1, B) & torch.from_numpy(M[lo:hi].reshape(-1))[None, :]
+            ap[lo:hi] = average_precision_columns(cols, lab, msk).reshape(B, n).numpy()
+            per = (torch.nn.functional.softplus(cols) - lab * cols) * msk
+            count = msk.sum(0)
+            bce[lo:hi] = torch.where(count > 0, per.sum(0) / count.clamp_min(1),
+                                     torch.nan).reshape(B, n).numpy()
+    ap[~M] = np.nan
+    bce[~M] = np.nan
+    return ap, bce
 
 
 def _open_store(store) -> ProjectionStore:
@@ -155,7 +243,14 @@ class GradTAGEstimator:
                  pairwise: bool = False, num_pairs: int | None = None, lam: float = 1.0,
                  lam_relative: bool = True, standardize: bool = False, balance: bool = False,
                  seed: int = 0, tol: float = 1e-8, max_newton: int = 30,
-                 workers: int | None = None):
+                 workers: int | None = None, mode: str = "offset", C: float = 1e-2,
+                 score: str = "ap"):
+        check(mode in MODES, f"Grad-TAG mode: expected one of {', '.join(MODES)}, got {mode!r}")
+        check(C > 0, f"Grad-TAG C: must be > 0, got {C}")
+        check(score in ("ap", "bce"), f"Grad-TAG score: expected ap or bce, got {score!r}")
+        self.mode = mode
+        self.C = C
+        self.score = score
         self.num_subsets = num_subsets
         self.subset_size = subset_size
         self.pairwise = pairwise
@@ -172,7 +267,8 @@ class GradTAGEstimator:
     def get_params(self) -> dict:
         return {k: getattr(self, k) for k in (
             "num_subsets", "subset_size", "pairwise", "num_pairs", "lam", "lam_relative",
-            "standardize", "balance", "seed", "tol", "max_newton", "workers")}
+            "standardize", "balance", "seed", "tol", "max_newton", "workers", "mode", "C",
+            "score")}
 
     def solver_config(self) -> SolverConfig:
         return SolverConfig(lam=self.lam, lam_relative=self.lam_relative, tol=self.tol,
@@ -185,11 +281,13 @@ class GradTAGEstimator:
         return sample_subsets(n, self.num_subsets, self.subset_size, seed=self.seed,
                               balance=self.balance)
 
-    def fit(self, store, subsets=None) -> "GradTAGEstimator":
+    def fit(self, store, subsets=None, *, checkpoint=None, graph=None) -> "GradTAGEstimator":
         """Estimate from ``store`` (a :class:`ProjectionStore` or its path).
 
         ``subsets``: optional bool ``[m, n]`` matrix or list of task-name / position lists
         (unknown tasks are an error naming them); default: sampled per the parameters.
+        ``checkpoint`` (the base model the store was projected from) and ``graph`` (the data):
+        needed by ``mode="reference"``, which scores with the real network; ignored otherwise.
         """
         timings: dict[str, float] = {}
         config = self.solver_config()
@@ -198,9 +296,64 @@ class GradTAGEstimator:
         train = SplitRows.from_store(store, "train")
         val = SplitRows.from_store(store, "val")
         timings["load_s"] = time.perf_counter() - t0
-        self.fit_rows(train, val, subsets, _config=config, _timings=timings)
+        if self.mode == "reference":
+            check(checkpoint is not None and graph is not None,
+                  "Grad-TAG mode reference: needs the base checkpoint and the graph (it scores "
+                  "every subset with the real network)")
+            params = store.manifest.get("config", {}).get("params", "all")
+            check(params == "encoder", f"{store.path}: Grad-TAG mode reference updates the "
+                  f"encoder only, but the store projects {params!r} parameters (project with "
+                  "params='encoder')")
+            self._fit_reference(store, train, val, subsets, checkpoint, graph, timings)
+        else:
+            self.fit_rows(train, val, subsets, _config=config, _timings=timings)
         self.store_path_ = str(store.path)
         return self
+
+    def _fit_reference(self, store, train: SplitRows, val: SplitRows, subsets, checkpoint,
+                       graph, timings: dict[str, float]) -> None:
+        """The reference form: no offset, an intercept, L2 on scikit-learn's ``C`` scale, the
+        encoder moved to ``θ0 + P ŵ`` and scored by the real network."""
+        from graphmtl.training import load_checkpoint
+
+        check_store_rows(train, val)
+        names = train.task_names
+        t0 = time.perf_counter()
+        M = self.make_subsets(len(names)) if subsets is None else as_membership(subsets, names)
+        timings["sample_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        # The intercept is a constant column; its scale c makes its L2 penalty negligible
+        # (penalty (λ/2)(b/c)² on the intercept b), as an unpenalised intercept would be.
+        z = train.z.double()
+        c = 10.0 * float(z.abs().max()) if z.numel() else 1.0
+        rows = SplitRows.from_arrays(
+            torch.cat([z, torch.full((z.shape[0], 1), c, dtype=z.dtype)], 1).numpy(),
+            np.zeros(z.shape[0]), train.y.numpy(), train.weight.numpy(), train.ptr, names)
+        # scikit-learn minimises ½‖w‖² + C Σ_r ω_r BCE_r; the solver's mean form has
+        # (λ/2)‖w‖² with the data term divided by the subset's row weight W_k, i.e.
+        # λ = 1 / (C W_k). One λ for all subsets: that of the mean subset weight.
+        w_task = rows.weight_sums().numpy()
+        mean_w = float((M.astype(np.float64) @ w_task).mean())
+        lam = 1.0 / (self.C * max(mean_w, 1e-12))
+        fit = BatchedSubsetSolver(SolverConfig(lam=lam, lam_relative=False, tol=self.tol,
+                                               max_newton=self.max_newton,
+                                               workers=self.workers)).fit(rows, M, names)
+        timings["solve_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        ckpt = load_checkpoint(checkpoint)
+        check(list(ckpt.task_names) == list(names),
+              f"{checkpoint}: its tasks differ from the store's (store/model mismatch)")
+        from graphmtl.projection import GradientProjector, ProjectionConfig
+
+        dirs = GradientProjector(ProjectionConfig(**{
+            k: v for k, v in store.manifest["config"].items()
+            if k in ProjectionConfig.__dataclass_fields__})).directions(ckpt.model)
+        sub = graph if list(graph.task_names) == list(names) else graph.select_tasks(names)
+        ap, bce = score_subsets_network(ckpt.model, dirs, sub, M, fit.weights[:, :-1])
+        timings["score_s"] = time.perf_counter() - t0
+        self._finish(names, M, -bce if self.score == "bce" else ap, np.full(M.shape, np.nan),
+                     fit, timings)
+        self.lam_ = lam
 
     def fit_rows(self, train: SplitRows, val: SplitRows, subsets=None, *,
                  _config: SolverConfig | None = None, _timings: dict | None = None
@@ -226,8 +379,14 @@ class GradTAGEstimator:
         loss, f1 = score_subsets(val, M, fit.weights, config.workers)
         timings["score_s"] = time.perf_counter() - t0
 
+        self._finish(names, M, -loss, f1, fit, timings)
+        return self
+
+    def _finish(self, names, M: np.ndarray, scores: np.ndarray, f1: np.ndarray, fit,
+                timings: dict[str, float]) -> None:
+        """Affinity matrices and fitted attributes from the scores ``[m, n]``."""
+        n = len(names)
         t0 = time.perf_counter()
-        scores = -loss
         scored = M & np.isfinite(scores)
         # Tasks without validation rows carry no score: drop them from the averages.
         F = np.where(scored, scores, np.nan)
@@ -244,7 +403,7 @@ class GradTAGEstimator:
         if unobserved and not self.pairwise:
             warnings.warn(f"{unobserved} task pair(s) never share a scored subset; their affinity "
                           f"is the neutral value (sample more subsets, or balance=True)",
-                          RuntimeWarning, stacklevel=2)
+                          RuntimeWarning, stacklevel=3)
 
         self.task_names_ = list(names)
         self.subsets_ = M
@@ -259,7 +418,6 @@ class GradTAGEstimator:
         self.solver_ = fit.summary()
         self.timings_ = timings
         self.timings_["total_s"] = float(sum(v for k, v in timings.items() if k != "total_s"))
-        return self
 
     def summary(self) -> dict:
         """JSON-ready description of the fit (parameters, coverage, solver, timings)."""

@@ -13,28 +13,50 @@ from graphmtl.training import TrainConfig
 from graphmtl.utils.config import config_from_dict, replace_checked
 
 
+#: Ways of estimating the task affinity (see :mod:`graphmtl.pipeline.methods`).
+AFFINITY_METHODS = ("surrogate", "gradtag", "trained", "head_cosine", "label_cooccurrence",
+                    "gradient_cosine")
+#: Forms of the gradient-based Grad-TAG estimate (``method="gradtag"``).
+GRADTAG_MODES = ("offset", "reference")
+
+
 @dataclass(frozen=True)
 class AffinityConfig:
-    """Settings of the Grad-TAG estimate (see :class:`~graphmtl.affinity.GradTAGEstimator`).
+    """How the task affinity is estimated.
 
     Args:
-        num_subsets: ``m`` sampled task subsets.
-        subset_size: ``s`` tasks per subset (capped at ``n - 1`` for small ``n``).
-        lam: ridge strength, relative to the subset's row weight (the estimator's
-            ``lam_relative`` convention).
+        method: ``surrogate`` (batched surrogate training,
+            :class:`~graphmtl.affinity.SurrogateAffinityEstimator`), ``gradtag`` (projected
+            gradients of the base model, :class:`~graphmtl.affinity.GradTAGEstimator`, in form
+            ``mode``), ``trained`` (every sampled subset actually trained: the reference, costly),
+            or a cheap single-model signal: ``head_cosine`` (output weights of the base model),
+            ``label_cooccurrence`` (Jaccard of training positives), ``gradient_cosine``.
+        mode: the Grad-TAG form, ``offset`` or ``reference`` (``method="gradtag"`` only).
+        num_subsets: ``m`` sampled task subsets (``None``: the estimator's own default).
+        subset_size: ``s`` tasks per subset (``None``: the estimator's default; capped at
+            ``n - 1`` for small ``n``).
+        lam: ridge strength of the Grad-TAG subset fits (relative to the subset's row weight).
         standardize: z-score each task's scores across subsets before averaging.
-        seed: seed of the subset sample.
+        seed: seed of the subset sample (and of the estimator's own randomness).
     """
 
-    num_subsets: int = 1000
-    subset_size: int = 5
+    method: str = "surrogate"
+    mode: str = "offset"
+    num_subsets: int | None = None
+    subset_size: int | None = None
     lam: float = 1.0
     standardize: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
-        check(self.num_subsets >= 1, f"affinity num_subsets: must be >= 1, got {self.num_subsets}")
-        check(self.subset_size >= 2, f"affinity subset_size: must be >= 2, got {self.subset_size}")
+        check(self.method in AFFINITY_METHODS, f"affinity method: expected one of "
+              f"{', '.join(AFFINITY_METHODS)}, got {self.method!r}")
+        check(self.mode in GRADTAG_MODES, f"affinity mode: expected one of "
+              f"{', '.join(GRADTAG_MODES)}, got {self.mode!r}")
+        check(self.num_subsets is None or self.num_subsets >= 1,
+              f"affinity num_subsets: must be >= 1, got {self.num_subsets}")
+        check(self.subset_size is None or self.subset_size >= 2,
+              f"affinity subset_size: must be >= 2, got {self.subset_size}")
         check(self.lam > 0, f"affinity lam: must be > 0, got {self.lam}")
 
     @classmethod
@@ -44,28 +66,50 @@ class AffinityConfig:
 
 @dataclass(frozen=True)
 class CompareConfig:
-    """Which baselines the run compares Grad-TAG groups with (all through the same trainer).
+    """How the groups are judged: the controls, all trained like the group models.
+
+    Every grouping (the method's, the pairwise baseline's, one model per task) is compared with
+    ``random_draws`` random groupings of the same group sizes and with one model on all tasks,
+    over ``seeds`` training seeds; each difference is paired per task and given a confidence
+    interval (:mod:`graphmtl.evaluation`).
 
     Args:
-        pairwise: naive pairwise affinity: train a model on each pair ``{i, j}`` and on each
-            single task, ``T_ij = f_i({i, j}) - f_i({i})``, then cluster like Grad-TAG.
-        pairwise_pairs: train a seeded sample of this many pairs (``None``: all
-            ``n (n - 1) / 2``); the cost of all pairs is then extrapolated and reported.
-        random_groups: random groups with the Grad-TAG group sizes.
-        single_task: one model per task.
-        workers: processes for the pair trainings.
+        pairwise: also the naive pairwise affinity: train a model on each sampled pair ``{i, j}``
+            and on each single task, ``T_ij = f_i({i, j}) - f_i({i})``, cluster it into as many
+            groups.
+        pairwise_pairs: pairs trained for it: ``auto`` (all pairs up to ``3 n`` of them, else a
+            seeded sample of ``3 n``; the cost of all pairs is then extrapolated), ``all``, or a
+            number.
+        random_draws: random groupings per seed and group-size profile.
+        seeds: training seeds of every compared model (the interval is over seeds).
+        single_task: also one model per task.
+        workers: processes training models in parallel.
     """
 
     pairwise: bool = True
-    pairwise_pairs: int | None = None
-    random_groups: bool = True
+    pairwise_pairs: int | str = "auto"
+    random_draws: int = 5
+    seeds: int = 3
     single_task: bool = False
     workers: int = 2
 
     def __post_init__(self) -> None:
-        check(self.pairwise_pairs is None or self.pairwise_pairs >= 1,
-              f"compare pairwise_pairs: must be >= 1, got {self.pairwise_pairs}")
+        p = self.pairwise_pairs
+        check(p in ("auto", "all") or (isinstance(p, int) and not isinstance(p, bool) and p >= 1),
+              f"compare pairwise_pairs: expected auto, all or a number >= 1, got {p!r}")
+        check(self.random_draws >= 1,
+              f"compare random_draws: must be >= 1, got {self.random_draws}")
+        check(self.seeds >= 1, f"compare seeds: must be >= 1, got {self.seeds}")
         check(self.workers >= 1, f"compare workers: must be >= 1, got {self.workers}")
+
+    def num_pairs(self, n: int) -> int:
+        """How many of the ``n (n - 1) / 2`` pairs the pairwise baseline trains."""
+        total = n * (n - 1) // 2
+        if self.pairwise_pairs == "all":
+            return total
+        if self.pairwise_pairs == "auto":
+            return min(total, 3 * n)
+        return min(total, int(self.pairwise_pairs))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], name: str = "compare config") -> "CompareConfig":
@@ -80,25 +124,23 @@ class PipelineConfig:
         data: a dataset spec (see :func:`graphmtl.data.load_dataset`), e.g. ``synthetic`` or
             ``snap:youtube,k=100``.
         data_root: where bare dataset names are looked up (``None``: the default search).
-        model: architecture of every model (base, group models, baselines).
+        model: architecture of every model (base, group models, controls).
         train: optimisation of every model.
-        projection: the gradient projection (dimension, budgets, ...).
-        affinity: the Grad-TAG estimate.
-        k: number of task groups ``k``, or ``"auto"``.
-        cluster_solver: ``auto`` / ``exact`` / ``lowrank``.
-        compare: the baselines.
+        projection: the gradient projection (``affinity.method`` ``gradtag`` /
+            ``gradient_cosine`` only).
+        affinity: how the task affinity is estimated.
+        k: number of task groups, or ``"auto"``.
+        cluster_solver: ``auto`` / ``exact`` / ``lowrank`` / ``admm``.
+        compare: the controls the groups are judged against.
         seed: recorded in the manifest; the per-stage seeds live in the stage configs.
     """
 
     data: str = "synthetic"
     data_root: str | None = None
     model: ModelConfig = field(default_factory=ModelConfig)
-    # One torch thread per model: the models are small, the pair trainings already run in two
-    # processes, and intra-op threads on a busy 2-core machine slow training down many-fold.
-    train: TrainConfig = field(
-        default_factory=lambda: TrainConfig(epochs=40, patience=10, num_threads=1))
+    train: TrainConfig = field(default_factory=TrainConfig)
     projection: ProjectionConfig = field(
-        default_factory=lambda: ProjectionConfig(dim=100, train_budget=2000, val_budget=1000))
+        default_factory=lambda: ProjectionConfig(train_budget=2000, val_budget=1000))
     affinity: AffinityConfig = field(default_factory=AffinityConfig)
     k: int | str = "auto"
     cluster_solver: str = "auto"

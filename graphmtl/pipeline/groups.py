@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from graphmtl.data import MultiTaskGraph
 from graphmtl.errors import check
 from graphmtl.models import ModelConfig
-from graphmtl.training import TaskMetrics, Trainer, TrainConfig, evaluate
+from graphmtl.training import TaskMetrics, TrainConfig
+from graphmtl.training.pool import SubsetJob, SubsetTrainingPool, score_matrix
 
 
 @dataclass
@@ -34,31 +34,46 @@ class GroupedModels:
 def train_group_models(graph: MultiTaskGraph, groups: Sequence[int] | np.ndarray,
                        model_config: ModelConfig, train_config: TrainConfig,
                        out_dir: str | Path | None = None, *, split: str = "test",
-                       progress: bool = True) -> GroupedModels:
-    """Train one model per group with the shared :class:`~graphmtl.training.Trainer`.
+                       workers: int = 2, progress: bool = True) -> GroupedModels:
+    """Train one model per group with the shared trainer, the groups in parallel.
 
     Args:
         graph: the data with ``n`` tasks.
         groups: group id of every task, ``[n]`` (any integers; each distinct value is a group).
         model_config, train_config: settings of every group model.
-        out_dir: if given, group ``g`` trains in ``out_dir/group_<g>`` with ``resume=True``, so an
+        out_dir: if given, group ``g``'s model is kept in ``out_dir/group_<g>/model.pt`` and an
             interrupted call continues where it stopped.
-        split: the split every task is scored on.
+        split: ``val`` or ``test``, the split every task is scored on.
+        workers: processes (:class:`~graphmtl.training.pool.SubsetTrainingPool`).
     """
     groups = np.asarray(groups)
     check(groups.shape == (graph.num_tasks,),
           f"groups: expected one group id per task ({graph.num_tasks}), got shape {groups.shape}")
+    check(split in ("val", "test"), f"split: expected val or test, got {split!r}")
     start = time.perf_counter()
-    parts: list[TaskMetrics] = []
     ids = np.unique(groups)
-    for g in tqdm(ids, desc="group models", disable=not progress or len(ids) == 1):
-        tasks = [graph.task_names[i] for i in np.flatnonzero(groups == g)]
-        sub_dir = None if out_dir is None else Path(out_dir) / f"group_{int(g)}"
-        result = Trainer(model_config, train_config).fit(graph, tasks, out_dir=sub_dir,
-                                                         resume=sub_dir is not None,
-                                                         progress=False)
-        parts.append(evaluate(result.model, graph, tasks, split=split))
-    metrics = concat_metrics(parts).select(graph.task_names)
+    jobs = [SubsetJob(tuple(graph.task_names[i] for i in np.flatnonzero(groups == g)),
+                      save_to=None if out_dir is None else str(Path(out_dir) / f"group_{int(g)}"))
+            for g in ids]
+    pool = SubsetTrainingPool(model_config, train_config, workers=workers,
+                              splits=("val", "test") if split == "test" else ("val",),
+                              progress=progress and len(ids) > 1, desc="group models")
+    records = pool.run(graph, jobs, results=None if out_dir is None
+                       else Path(out_dir) / "group_models.jsonl")
+    names = list(graph.task_names)
+
+    def get(score: str) -> np.ndarray:   # each task is in exactly one group's model
+        M = score_matrix(records, names, split, score)
+        ok = np.isfinite(M)
+        return np.where(ok.any(0), np.where(ok, M, 0.0).sum(0), np.nan)
+
+    labelled = graph.mask(split)
+    pos = (labelled & graph.y).sum(0).numpy().astype(np.int64)
+    neg = (labelled & ~graph.y).sum(0).numpy().astype(np.int64)
+    undefined = {names[t]: f"no positives in the {split} split" for t in np.flatnonzero(pos == 0)}
+    metrics = TaskMetrics(task_names=names, split=split, f1=get("f1"), roc_auc=get("roc_auc"),
+                          ap=get("ap"), loss=get("bce"), num_pos=pos, num_neg=neg,
+                          undefined=undefined)
     return GroupedModels(groups=groups, metrics=metrics, seconds=time.perf_counter() - start)
 
 

@@ -1,8 +1,11 @@
 """The run report: a self-contained HTML page and a markdown twin.
 
-The page shows the method comparison with costs, the task groups, the affinity heatmap ordered by
-group, a per-task metrics table and the stage timings. Figures are drawn with matplotlib and
-embedded as base64 PNG, so the HTML file stands alone.
+The page leads with the verdict: how the groups of each method compare with random groups of the
+same sizes and with one model on all tasks (paired per-task differences with their confidence
+intervals, from :mod:`graphmtl.evaluation`). Then where the groups and models are saved, what to
+run next, the groups by task name, the affinity heatmap ordered by group, the dataset, the stage
+costs and a per-task table. Figures are drawn with matplotlib and embedded as base64 PNG, so the
+HTML file stands alone.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from graphmtl.evaluation import METRIC_LABELS, METRICS, Interval
 from graphmtl.utils.io import atomic_path
 
 
@@ -24,35 +28,67 @@ class MethodResult:
     """One row of the comparison: a way of grouping tasks and how its groups scored.
 
     Attributes:
-        name: e.g. ``"Grad-TAG groups"``.
+        name: e.g. ``"Grad-TAG surrogate"``.
         groups: group id per task, int ``[n]``.
-        task_f1, task_auc: per-task test metrics ``[n]`` (NaN where undefined).
-        cost_seconds: wall time to obtain the groups (affinity + clustering), excluding the
-            training of the final group models, which is in ``train_seconds``.
-        train_seconds: wall time to train the group models.
-        note: how the cost was obtained (measured, extrapolated from a sample, ...).
+        scores: ``{metric: [n]}`` per-task test scores, mean over the training seeds.
+        macro: ``{metric: macro score}`` mean over seeds.
+        vs_random, vs_all_tasks: ``{metric: Interval}`` paired differences (``None`` for the
+            controls themselves).
+        ari: adjusted Rand index against planted groups (``None`` when unknown).
+        cost_seconds: wall time to obtain the groups (affinity and clustering, with the base
+            model and projection where the method needs them); ``cpu_seconds`` likewise.
+        train_seconds: summed training time of its group models (one seed).
+        note: how the cost was obtained.
     """
 
     name: str
     groups: np.ndarray
-    task_f1: np.ndarray
-    task_auc: np.ndarray
+    scores: dict[str, np.ndarray]
+    macro: dict[str, float]
+    vs_random: dict[str, Interval] | None = None
+    vs_all_tasks: dict[str, Interval] | None = None
+    ari: float | None = None
     cost_seconds: float = 0.0
+    cpu_seconds: float = 0.0
     train_seconds: float = 0.0
     note: str = ""
 
     @property
+    def macro_ap(self) -> float:
+        return self.macro["ap"]
+
+    @property
     def macro_f1(self) -> float:
-        return float(np.nanmean(self.task_f1))
+        """Macro F1 at the per-task threshold chosen on validation."""
+        return self.macro["f1_tuned"]
 
     @property
     def macro_auc(self) -> float:
-        return float(np.nanmean(self.task_auc))
+        return self.macro["roc_auc"]
+
+    def verdict(self, metric: str = "ap") -> str:
+        """One sentence against random groups of the same sizes (empty for the controls)."""
+        if self.vs_random is None:
+            return ""
+        return self.vs_random[metric].verdict("random groups of the same sizes",
+                                              METRIC_LABELS[metric])
 
 
 @dataclass
 class Report:
-    """Everything the report shows."""
+    """Everything the report shows.
+
+    Attributes:
+        title: page title.
+        dataset: ``{label: value}`` rows describing the data and the settings.
+        task_names: the ``n`` tasks.
+        affinity: ``[n, n]`` the method's affinity.
+        methods: the comparison rows; the first is the run's own method, the controls last.
+        stage_seconds: ``{stage: seconds}``.
+        saved: ``{what: path}`` where the groups, models and files are.
+        next_steps: suggestions, one sentence each.
+        notes: remarks shown under the title (intervals, planted groups, warnings).
+    """
 
     title: str
     dataset: dict[str, Any]
@@ -60,6 +96,8 @@ class Report:
     affinity: np.ndarray
     methods: list[MethodResult]
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    saved: dict[str, str] = field(default_factory=dict)
+    next_steps: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     # ------------------------------------------------------------------ figures
@@ -75,8 +113,7 @@ class Report:
         lim = float(np.nanpercentile(np.abs(off), 98)) if off.size else 1.0
         fig, ax = plt.subplots(figsize=(6.4, 5.6), dpi=110)
         im = ax.imshow(a, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
-        bounds = np.flatnonzero(np.diff(groups[order])) + 0.5
-        for b in bounds:
+        for b in np.flatnonzero(np.diff(groups[order])) + 0.5:
             ax.axhline(b, color="k", lw=0.8)
             ax.axvline(b, color="k", lw=0.8)
         ax.set_title("Task affinity, ordered by group")
@@ -84,39 +121,52 @@ class Report:
         ax.set_ylabel("task")
         fig.colorbar(im, ax=ax, shrink=0.8)
         fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        plt.close(fig)
-        return buf.getvalue()
+        return _png(fig)
 
     def comparison_png(self) -> bytes:
+        """Each method's test AP difference to random groups, with its interval."""
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        names = [m.name for m in self.methods]
-        f1 = [100 * m.macro_f1 for m in self.methods]
-        fig, ax = plt.subplots(figsize=(6.4, 0.5 + 0.45 * len(names)), dpi=110)
-        ax.barh(names[::-1], f1[::-1], color="#4C72B0")
-        for y, v in enumerate(f1[::-1]):
-            ax.text(v, y, f" {v:.1f}", va="center")
-        ax.set_xlabel("test macro-F1 (%)")
-        ax.set_xlim(0, max(f1 + [1]) * 1.15)
+        rows = [m for m in self.methods if m.vs_random is not None]
+        fig, ax = plt.subplots(figsize=(6.4, 0.8 + 0.5 * max(1, len(rows))), dpi=110)
+        for y, m in enumerate(rows[::-1]):
+            iv = m.vs_random["ap"]
+            ax.plot([100 * iv.mean], [y], "o", color="#4C72B0")
+            if iv.defined:
+                ax.plot([100 * iv.lo, 100 * iv.hi], [y, y], "-", color="#4C72B0")
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set_yticks(range(len(rows)), [m.name for m in rows[::-1]])
+        ax.set_xlabel("test AP minus random groups of the same sizes (points, 95 % interval)")
         fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        plt.close(fig)
-        return buf.getvalue()
+        return _png(fig)
 
     # ------------------------------------------------------------------ tables
     def comparison_rows(self) -> list[list[str]]:
+        def iv(x: Interval | None) -> str:
+            if x is None or not np.isfinite(x.mean):
+                return "–"
+            if not x.defined:
+                return f"{100 * x.mean:+.1f}"
+            return f"{100 * x.mean:+.1f} [{100 * x.lo:+.1f}, {100 * x.hi:+.1f}]"
+
         rows = []
         for m in self.methods:
-            rows.append([m.name, str(len(np.unique(m.groups))), f"{100 * m.macro_f1:.2f}",
-                         f"{100 * m.macro_auc:.2f}", _fmt_seconds(m.cost_seconds),
-                         _fmt_seconds(m.train_seconds), m.note])
+            rows.append([m.name, str(len(np.unique(m.groups))) if m.groups.size else "",
+                         *[_pct(m.macro[x]) for x in METRICS],
+                         iv(None if m.vs_random is None else m.vs_random["ap"]),
+                         iv(None if m.vs_random is None else m.vs_random["f1_tuned"]),
+                         iv(None if m.vs_all_tasks is None else m.vs_all_tasks["ap"]),
+                         "–" if m.ari is None else f"{m.ari:.2f}",
+                         _fmt_seconds(m.cost_seconds) if m.vs_random is not None else "",
+                         m.note])
         return rows
+
+    COMPARISON_HEADER = ["method", "groups", *[f"{METRIC_LABELS[x]} %" for x in METRICS],
+                         "AP − random", "F1 (tuned) − random", "AP − all tasks", "ARI",
+                         "grouping cost", "note"]
 
     def group_rows(self, groups: np.ndarray) -> list[list[str]]:
         rows = []
@@ -126,57 +176,68 @@ class Report:
         return rows
 
     def task_rows(self) -> list[list[str]]:
+        main = self.methods[0]
         rows = []
         for i, name in enumerate(self.task_names):
-            row = [name]
-            for m in self.methods:
-                row += [_pct(m.task_f1[i])]
-            row.append(str(int(self.methods[0].groups[i])) if self.methods else "")
-            rows.append(row)
+            rows.append([name, str(int(main.groups[i]))]
+                        + [_pct(m.scores["ap"][i]) for m in self.methods])
         return rows
+
+    def verdicts(self) -> list[str]:
+        return [f"{m.name}: {m.verdict()}." for m in self.methods if m.vs_random is not None]
 
     # ------------------------------------------------------------------ writers
     def write(self, out_dir: str | Path) -> tuple[Path, Path]:
         """Write ``report.html`` and ``report.md`` (+ PNGs) into ``out_dir``; return both paths."""
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        main = next((m for m in self.methods if m.name.startswith("Grad-TAG")), self.methods[0])
-        heat = self.heatmap_png(main.groups)
-        comp = self.comparison_png()
+        main = self.methods[0]
+        heat, comp = self.heatmap_png(main.groups), self.comparison_png()
         for name, data in (("affinity_heatmap.png", heat), ("comparison.png", comp)):
             with atomic_path(out_dir / name) as tmp:
                 tmp.write_bytes(data)
-        comparison_header = ["method", "groups", "macro-F1 %", "macro ROC-AUC %",
-                             "grouping cost", "group training", "how the cost was measured"]
-        task_header = ["task"] + [f"F1 % ({m.name})" for m in self.methods] + [f"group ({main.name})"]
+        task_header = ["task", f"group ({main.name})"] + [f"AP % ({m.name})" for m in self.methods]
         stage_rows = [[k, _fmt_seconds(v)] for k, v in self.stage_seconds.items()]
         ds_rows = [[k, str(v)] for k, v in self.dataset.items()]
-
+        saved_rows = [[k, v] for k, v in self.saved.items()]
+        sections = [
+            ("Verdict", self.verdicts(), None),
+            ("Method comparison", None, (self.COMPARISON_HEADER, self.comparison_rows())),
+            ("", None, None),
+            ("Where things are", None, (["what", "path"], saved_rows)),
+            ("What to run next", self.next_steps, None),
+            (f"Task groups ({main.name})", None,
+             (["group", "size", "tasks"], self.group_rows(main.groups))),
+            ("Task affinity", None, None),
+            ("Dataset and settings", None, (["", ""], ds_rows)),
+            ("Stage times", None, (["stage", "wall time"], stage_rows)),
+            ("Per-task test AP", None, (task_header, self.task_rows())),
+        ]
         parts = [f"<h1>{html.escape(self.title)}</h1>"]
         parts += [f"<p class='note'>{html.escape(n)}</p>" for n in self.notes]
-        parts += ["<h2>Method comparison</h2>", _html_table(comparison_header, self.comparison_rows()),
-                  _img(comp, "macro-F1 per method"),
-                  f"<h2>Task groups ({html.escape(main.name)})</h2>",
-                  _html_table(["group", "size", "tasks"], self.group_rows(main.groups)),
-                  "<h2>Task affinity</h2>", _img(heat, "affinity heatmap ordered by group"),
-                  "<h2>Dataset</h2>", _html_table(["", ""], ds_rows),
-                  "<h2>Stage timings</h2>", _html_table(["stage", "wall time"], stage_rows),
-                  "<h2>Per-task test F1</h2>", _html_table(task_header, self.task_rows())]
+        md = [f"# {self.title}", ""] + [f"> {n}" for n in self.notes] + [""]
+        for title, items, table in sections:
+            if title == "":
+                parts.append(_img(comp, "difference to random groups"))
+                md += ["![difference to random groups](comparison.png)", ""]
+                continue
+            parts.append(f"<h2>{html.escape(title)}</h2>")
+            md += [f"## {title}", ""]
+            if title == "Task affinity":
+                parts.append(_img(heat, "affinity heatmap ordered by group"))
+                md += ["![affinity](affinity_heatmap.png)", ""]
+            if items is not None:
+                parts.append("<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items)
+                             + "</ul>")
+                md += [f"- {i}" for i in items] + [""]
+            if table is not None:
+                parts.append(_html_table(*table))
+                md += [_md_table(*table), ""]
         page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}"
                 f"</title><style>{_CSS}</style></head><body>{''.join(parts)}</body></html>\n")
-        html_path = out_dir / "report.html"
+        html_path, md_path = out_dir / "report.html", out_dir / "report.md"
         with atomic_path(html_path) as tmp:
             tmp.write_text(page)
-
-        md = [f"# {self.title}", ""] + [f"> {n}" for n in self.notes] + [""]
-        md += ["## Method comparison", "", _md_table(comparison_header, self.comparison_rows()), "",
-               "![comparison](comparison.png)", "", f"## Task groups ({main.name})", "",
-               _md_table(["group", "size", "tasks"], self.group_rows(main.groups)), "",
-               "## Task affinity", "", "![affinity](affinity_heatmap.png)", "", "## Dataset", "",
-               _md_table(["", ""], ds_rows), "", "## Stage timings", "",
-               _md_table(["stage", "wall time"], stage_rows), "", "## Per-task test F1", "",
-               _md_table(task_header, self.task_rows()), ""]
-        md_path = out_dir / "report.md"
         with atomic_path(md_path) as tmp:
             tmp.write_text("\n".join(md))
         return html_path, md_path
@@ -193,6 +254,15 @@ img{max-width:100%}.note{color:#555;font-style:italic}
 """
 
 
+def _png(fig) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
 def _fmt_seconds(s: float | None) -> str:
     if s is None or not np.isfinite(s):
         return "–"
@@ -204,16 +274,18 @@ def _fmt_seconds(s: float | None) -> str:
 
 
 def _pct(v: float) -> str:
-    return "–" if not np.isfinite(v) else f"{100 * v:.1f}"
+    return "–" if v is None or not np.isfinite(v) else f"{100 * v:.1f}"
 
 
 def _img(png: bytes, alt: str) -> str:
-    return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+    return (f"<img alt='{html.escape(alt)}' "
+            f"src='data:image/png;base64,{base64.b64encode(png).decode()}'>")
 
 
 def _html_table(header: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
+                   for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
