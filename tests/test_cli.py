@@ -126,8 +126,10 @@ def test_help_defaults_are_read_from_the_config_classes():
     assert f"(default: {est.subset_size})" in shown(aff, "--size SIZE", 80)
     assert "--standardize, --no-standardize" in aff
     run = _help("run")
-    assert f"(default: {d.affinity.num_subsets})" in shown(run, "--subsets SUBSETS", 80)
-    assert f"(default: {d.affinity.subset_size})" in shown(run, "--subset-size SUBSET_SIZE", 120)
+    # None = each estimator's own default, said in the help text
+    assert d.affinity.num_subsets is None
+    assert "estimator's own default" in shown(run, "--subsets SUBSETS", 80)
+    assert f"(default: {d.affinity.method})" in shown(run, "--affinity {", 700)
     assert f"(default: {d.train.epochs})" in shown(run, "--epochs EPOCHS")
     assert f"(default: {d.projection.train_budget})" in shown(run, "--train-budget TRAIN_BUDGET")
     assert "{" + ",".join(SOLVERS) + "}" in run                 # admm included

@@ -20,8 +20,9 @@ def tiny_config(**changes) -> PipelineConfig:
         data=TINY_DATA, model=ModelConfig(hidden=16),
         train=TrainConfig(epochs=3, patience=0, batch_size=256, num_threads=1),
         projection=ProjectionConfig(dim=16, batch_size=256),
-        affinity=AffinityConfig(num_subsets=60, subset_size=3),
-        k=2, compare=CompareConfig(pairwise=True, pairwise_pairs=4, workers=1))
+        affinity=AffinityConfig(method="gradtag", num_subsets=60, subset_size=3),
+        k=2, compare=CompareConfig(pairwise=True, pairwise_pairs=4, random_draws=2, seeds=2,
+                                   workers=1))
     return base.replace(**changes)
 
 
@@ -35,20 +36,42 @@ def test_run_produces_groups_report_and_manifest(finished_run):
     out, result = finished_run
     assert result.groups.shape == (6,) and len(np.unique(result.groups)) == 2
     names = [m.name for m in result.methods]
-    assert names[0] == "Grad-TAG groups" and "All tasks, one model" in names
-    assert any(n.startswith("Pairwise") for n in names) and any(n.startswith("Random") for n in names)
-    for m in result.methods:
-        assert m.task_f1.shape == (6,) and np.isfinite(m.macro_auc)
+    assert names[0] == "Grad-TAG gradient (offset)"
+    assert names[1] == "pairwise affinity (naive)" and "planted groups" in names
+    assert names[-2:] == ["all tasks (one model)", "random groups (mean of draws)"]
+    for m in result.methods[:-2]:
+        assert m.scores["ap"].shape == (6,) and np.isfinite(m.macro_ap)
+        iv = m.vs_random["ap"]
+        assert iv.seeds == 2 and iv.draws == 2 and iv.kind == "seeds"
+        assert m.verdict().split()[0] in ("better", "worse", "no")
+    assert result.methods[0].ari is not None          # planted synthetic graph
     html = result.report_html.read_text()
-    assert "Method comparison" in html and "data:image/png;base64," in html
-    assert result.report_md.is_file()
+    for section in ("Verdict", "Method comparison", "Where things are", "What to run next",
+                    "random groups of the same sizes"):
+        assert section in html, section
+    assert "data:image/png;base64," in html and result.report_md.is_file()
+    # the group models of the method's groups are kept, one checkpoint per group
+    assert sorted(p.name for p in (out / "groups" / "models").iterdir()) == ["group_0",
+                                                                            "group_1"]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["config"]["data"] == TINY_DATA and "torch" in manifest["versions"]
-    for stage in ("data", "base", "projection", "affinity", "clustering", "groups", "pairwise",
-                  "random_groups"):
+    for stage in ("data", "base", "projection", "affinity", "clustering", "pairwise", "groups",
+                  "report"):
         assert manifest["stages"][stage]["seconds"] is not None, stage
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / "report" / "summary.json").read_text())
     assert summary["k"] == 2 and len(summary["methods"]) == len(result.methods)
+    groups = json.loads((out / "clustering" / "groups.json").read_text())
+    assert sorted(t for g in groups["groups"].values() for t in g) == sorted(
+        json.loads((out / "affinity" / "summary.json").read_text())["task_names"])
+
+
+def test_surrogate_run_needs_no_base_model_or_projection(tmp_path):
+    cfg = tiny_config(affinity=AffinityConfig(num_subsets=20, subset_size=3),
+                      compare=CompareConfig(pairwise=False, random_draws=1, seeds=1, workers=1))
+    result = run_pipeline(cfg, tmp_path, quiet=True, progress=False)
+    assert "base" not in result.executed and "projection" not in result.executed
+    assert result.methods[0].name == "Grad-TAG surrogate"
+    assert result.methods[0].vs_random["ap"].kind == "draws"   # one seed: over the draws
 
 
 def test_rerun_skips_every_stage(finished_run):
@@ -67,8 +90,9 @@ def test_changed_input_reruns_only_downstream(finished_run, tmp_path):
     changed = tiny_config(affinity=AffinityConfig(num_subsets=50, subset_size=3))
     result = run_pipeline(changed, copy, quiet=True, progress=False)
     assert "data" not in result.executed and "base" not in result.executed
-    assert "projection" not in result.executed and "pairwise" not in result.executed
+    assert "projection" not in result.executed
     assert "affinity" in result.executed and "clustering" in result.executed
+    assert "groups" in result.executed and "report" in result.executed
 
 
 def test_run_directory_resumes_unfinished_stage(tmp_path):
@@ -92,6 +116,13 @@ def test_run_directory_resumes_unfinished_stage(tmp_path):
     rec = run.run("stage", {"x": 1}, finishing)
     assert calls == ["fail", "half"] and rec.outputs == {"ok": True}
     assert run.run("stage", {"x": 1}, failing).outputs == {"ok": True}  # cached: not called
+
+
+def test_stage_lines_say_ran_or_reused(finished_run, capsys):
+    out, _ = finished_run
+    run_pipeline(tiny_config(), out, quiet=False, progress=False)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 8 and all(line.endswith(": reused") for line in lines)
 
 
 def test_concat_metrics_rejects_mixed_splits(finished_run):

@@ -18,13 +18,14 @@ from graphmtl.cli._common import (MODEL_FLAGS, TRAIN_FLAGS, add_command, argtype
                                   default_fanouts, load_data, parse_k, read_json_file)
 from graphmtl.errors import check
 
-HELP = "base model -> projected gradients -> affinities -> groups -> group models"
+HELP = "affinities -> groups -> one model per group, judged against random groups"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     from graphmtl.clustering.estimator import SOLVERS
     from graphmtl.models import ENCODERS
     from graphmtl.pipeline import PipelineConfig
+    from graphmtl.pipeline.config import AFFINITY_METHODS, GRADTAG_MODES
     from graphmtl.projection import STRATEGIES
     from graphmtl.training.config import METRICS
 
@@ -63,18 +64,37 @@ def register(sub: argparse._SubParsersAction) -> None:
                                      "neighbourhoods: exact and deterministic)"})
     proj.add_argument("--budget", type=int, default=None,
                       help="sets both --train-budget and --val-budget")
-    config_options(p.add_argument_group("Grad-TAG affinity (AffinityConfig)"), d.affinity,
+    config_options(p.add_argument_group("task affinity (AffinityConfig)"), d.affinity,
                    "affinity", override=True, prefix="affinity-",
-                   flags={"num_subsets": "--subsets", "subset_size": "--subset-size",
-                          "lam": "--lambda", "standardize": "--standardize"})
-    config_options(p.add_argument_group("baselines (CompareConfig)"), d.compare, "compare",
-                   override=True, prefix="compare-",
+                   flags={"method": "--affinity", "mode": "--gradtag-mode",
+                          "num_subsets": "--subsets", "subset_size": "--subset-size",
+                          "lam": "--lambda", "standardize": "--standardize"},
+                   choices={"method": AFFINITY_METHODS, "mode": GRADTAG_MODES},
+                   types={"num_subsets": argtype(lambda t: _int_or_none(t, "--subsets"), "int"),
+                          "subset_size": argtype(lambda t: _int_or_none(t, "--subset-size"),
+                                                 "int")})
+    config_options(p.add_argument_group("how the groups are judged (CompareConfig)"), d.compare,
+                   "compare", override=True, prefix="compare-",
                    flags={"pairwise": "--pairwise", "pairwise_pairs": "--pairwise-pairs",
-                          "random_groups": "--random", "single_task": "--single-task",
-                          "workers": "--pairwise-workers"},
-                   helps={"pairwise_pairs": "train a seeded sample of this many pairs for the "
-                                            "naive pairwise baseline (default: all pairs)"})
+                          "random_draws": "--random-draws", "seeds": "--seeds",
+                          "single_task": "--single-task", "workers": "--workers"},
+                   types={"pairwise_pairs": argtype(_pairs, "pairs")})
     p.set_defaults(func=_run)
+
+
+def _int_or_none(text: str, flag: str) -> int | None:
+    t = text.strip().lower()
+    if t in ("none", "default"):
+        return None
+    check(t.isdigit(), f"{flag}: expected a positive integer or 'default', got {text!r}")
+    return int(t)
+
+
+def _pairs(text: str) -> int | str:
+    t = text.strip().lower()
+    check(t in ("auto", "all") or (t.isdigit() and int(t) >= 1),
+          f"--pairwise-pairs: expected auto, all or a positive integer, got {text!r}")
+    return t if t in ("auto", "all") else int(t)
 
 
 def configure(args: argparse.Namespace):
@@ -119,11 +139,7 @@ def _run(args: argparse.Namespace) -> int:
 
     with cleanup_on_failure(out, keep=resumable):
         result = run_pipeline(config, out, quiet=args.quiet, progress=not args.quiet)
-    width = max(len(m.name) for m in result.methods)
-    print(f"{'method':<{width}}  groups  macro-F1  ROC-AUC  grouping cost  group training")
-    for m in result.methods:
-        print(f"{m.name:<{width}}  {len(set(m.groups.tolist())):>6}  {100 * m.macro_f1:>8.2f}  "
-              f"{100 * m.macro_auc:>7.2f}  {m.cost_seconds:>11.1f} s  {m.train_seconds:>12.1f} s")
+    print(result.table())
     print(f"report: {result.report_html}")
     print(f"        {result.report_md}")
     return 0

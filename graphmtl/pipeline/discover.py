@@ -31,9 +31,9 @@ SHORTCUTS: dict[str, str] = {
     "epochs": "train", "patience": "train", "lr": "train", "batch_size": "train",
     "fanouts": "train", "num_threads": "train",
     "dim": "projection",
-    "num_subsets": "affinity", "subset_size": "affinity",
-    "pairwise": "compare", "pairwise_pairs": "compare", "random_groups": "compare",
-    "single_task": "compare", "workers": "compare",
+    "method": "affinity", "num_subsets": "affinity", "subset_size": "affinity",
+    "pairwise": "compare", "pairwise_pairs": "compare", "random_draws": "compare",
+    "seeds": "compare", "single_task": "compare", "workers": "compare",
 }
 #: Options passed to the conversion of a PyG ``Data`` / OGB dataset.
 CONVERSION_OPTIONS = ("task_names", "splits", "features", "name")
@@ -50,12 +50,14 @@ class GroupDiscovery:
         labels: group id of every task, int ``[n]``.
         groups: group id -> names of its tasks.
         group_of: task name -> group id.
-        affinity: the Grad-TAG task affinity, float ``[n, n]``, rows and columns in
+        affinity: the estimated task affinity, float ``[n, n]``, rows and columns in
             ``task_names`` order.
         model_paths: group id -> checkpoint of that group's model (load it with
             :meth:`load_model` or :func:`graphmtl.training.load_checkpoint`).
-        methods: the comparison rows (Grad-TAG groups, one model on all tasks, random groups of
-            the same sizes, and any other baseline that ran), per-task test metrics included.
+        methods: the comparison rows (:class:`~graphmtl.pipeline.report.MethodResult`): the
+            method's groups and any other grouping that ran, each with per-task test scores and
+            its differences to random groups of the same sizes and to one model on all tasks;
+            then those two controls.
         report_html, report_md: the report.
         run_dir: the run directory (re-running with the same input and settings reuses it).
         graph_path: the ``.npz`` graph the pipeline ran on.
@@ -92,10 +94,7 @@ class GroupDiscovery:
     def __str__(self) -> str:
         lines = [f"{self.k} groups of {len(self.task_names)} tasks:"]
         lines += [f"  group {g} ({len(t)}): {', '.join(t)}" for g, t in self.groups.items()]
-        width = max(len(m.name) for m in self.methods)
-        lines.append(f"{'method':<{width}}  groups  macro-F1  ROC-AUC")
-        lines += [f"{m.name:<{width}}  {len(np.unique(m.groups)):>6}  {100 * m.macro_f1:>8.2f}  "
-                  f"{100 * m.macro_auc:>7.2f}" for m in self.methods]
+        lines.append(self.pipeline.table())
         lines.append(f"report: {self.report_html}")
         return "\n".join(lines)
 
@@ -125,8 +124,8 @@ def find_groups(data: Any, k: int | str = "auto", out: str | os.PathLike | None 
             ``compare=``), ``cluster_solver``, ``seed``; or single fields: ``encoder``,
             ``hidden``, ``num_layers``, ``dropout``, ``epochs``, ``patience``, ``lr``,
             ``batch_size``, ``fanouts``, ``num_threads``, ``dim`` (projection),
-            ``num_subsets``, ``subset_size``, ``pairwise``, ``pairwise_pairs``,
-            ``random_groups``, ``single_task``, ``workers``.
+            ``method`` (affinity), ``num_subsets``, ``subset_size``, ``pairwise``,
+            ``pairwise_pairs``, ``random_draws``, ``seeds``, ``single_task``, ``workers``.
 
     Returns:
         A :class:`GroupDiscovery`.

@@ -66,6 +66,34 @@ class PipelineResult:
     executed: list[str]
     comparison: dict[str, Any] = field(default_factory=dict)
 
+    def table(self) -> str:
+        """The comparison as plain text: test AP and tuned-threshold F1 (%), the differences to
+        random groups of the same sizes and to one model on all tasks with their intervals, the
+        ARI against planted groups, the grouping cost; then each method's verdict."""
+        def iv(x) -> str:
+            if x is None or not np.isfinite(x.mean):
+                return ""
+            if not x.defined:
+                return f"{100 * x.mean:+.1f}"
+            return f"{100 * x.mean:+.1f} [{100 * x.lo:+.1f}, {100 * x.hi:+.1f}]"
+
+        head = ["method", "groups", "AP %", "F1 %", "AP - random [95% CI]",
+                "AP - all tasks [95% CI]", "ARI", "grouping cost"]
+        rows = []
+        for m in self.methods:
+            control = m.vs_random is None
+            rows.append([m.name, "" if not m.groups.size else str(len(np.unique(m.groups))),
+                         f"{100 * m.macro['ap']:.1f}", f"{100 * m.macro['f1_tuned']:.1f}",
+                         "" if control else iv(m.vs_random["ap"]),
+                         "" if control else iv(m.vs_all_tasks["ap"]),
+                         "" if m.ari is None else f"{m.ari:.2f}",
+                         "" if control else f"{m.cost_seconds:.1f} s"])
+        widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
+        fmt = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa
+        lines = [fmt(head)] + [fmt(r) for r in rows] + [""]
+        lines += [f"{m.name}: {m.verdict()}." for m in self.methods if m.vs_random is not None]
+        return "\n".join(lines)
+
 
 # ---------------------------------------------------------------------- context and stages
 @dataclass
@@ -330,9 +358,11 @@ def _groups(ctx: RunContext, d: Path) -> dict[str, Any]:
                        for m in METRICS} for name in runs[0].methods}
     per_task["all tasks"] = {m: np.nanmean(np.stack([r.all_tasks.scores[m] for r in runs]), 0)
                              for m in METRICS}
+    if planted is not None:
+        notes["planted groups"] = "reference: the groups the generator planted"
     atomic_write_json(d / "comparison.json", {
         "result": result.to_dict(), "notes": notes, "task_names": graph.task_names,
-        "groupings": {k: v.tolist() for k, v in groupings.items()},
+        "groupings": {k: r.groups.tolist() for k, r in runs[0].methods.items()},
         "per_task": {k: {m: v.tolist() for m, v in d_.items()} for k, d_ in per_task.items()}})
     return {"method": label, "verdict": result.method(label).verdict(),
             "seeds": len(runs), "draws": result.draws}
