@@ -19,7 +19,7 @@ from graphmtl.errors import GraphMTLError
 @pytest.fixture(scope="module")
 def planted():
     A, labels = planted_affinity(60, 4, noise=0.8, seed=3, scale=5.0, shift=-7.0)
-    return preprocess_affinity(A), labels, 4
+    return preprocess_affinity(A, transform="standardize"), labels, 4
 
 
 @pytest.fixture(scope="module")
@@ -31,13 +31,33 @@ def exact(planted):
 # -- preprocessing ---------------------------------------------------------------------------
 def test_preprocess_standardize_is_shift_scale_invariant():
     A, _ = planted_affinity(30, 3, noise=0.5, seed=0)
-    P1 = preprocess_affinity(A)
-    P2 = preprocess_affinity(3.0 * A - 11.0)
+    P1 = preprocess_affinity(A, transform="standardize")
+    P2 = preprocess_affinity(3.0 * A - 11.0, transform="standardize")
     np.testing.assert_allclose(P1, P2, atol=1e-10)
     assert np.all(np.diag(P1) == 0)
     off = P1[~np.eye(30, dtype=bool)]
     assert abs(off.mean()) < 1e-10 and abs(off.std() - 1) < 1e-10
     np.testing.assert_array_equal(P1, P1.T)
+
+
+def test_preprocess_center_removes_task_offsets_and_keeps_planted_groups():
+    from graphmtl.clustering import TaskClustering
+
+    rng = np.random.default_rng(0)
+    offsets = rng.normal(0, 1, 60)
+    A, labels = planted_affinity(60, 4, noise=0.6, seed=1)
+    shifted = A + offsets[:, None] + offsets[None, :]
+    P = preprocess_affinity(shifted)                      # default: center
+    np.testing.assert_allclose(P, preprocess_affinity(A), atol=1e-10)
+    assert abs(P[~np.eye(60, dtype=bool)].reshape(60, 59).sum(1)).max() < 1e-8
+    got = TaskClustering(k=4).fit(shifted).labels_
+    assert np.array_equal(np.unique(labels[got == got[0]]).size, 1)
+    # noise with per-task offsets: the raw objective isolates low-offset tasks
+    E = rng.normal(0, 1, (60, 60))
+    noisy = (E + E.T) / 2 + 2 * (offsets[:, None] + offsets[None, :])
+    sizes = np.bincount(TaskClustering(k=6).fit(noisy).labels_)
+    raw = np.bincount(TaskClustering(k=6, transform="standardize").fit(noisy).labels_)
+    assert sizes.min() >= 3 and raw.min() < sizes.min()
 
 
 def test_preprocess_symmetrises_and_transforms():

@@ -74,7 +74,7 @@ class TaskClustering:
     """
 
     def __init__(self, k: int | str = 8, *, solver: str = "auto",
-                 k_range: tuple[int, int] | None = None, transform: str = "standardize",
+                 k_range: tuple[int, int] | None = None, transform: str = "center",
                  diagonal: str = "zero", temperature: float = 1.0, sym_tol: float = 1e-6,
                  exact_max_n: int = 100, eps: float = 1e-5, max_iters: int = 20000,
                  rank: int | None = None, tol: float = 1e-3, n_init: int = 10,

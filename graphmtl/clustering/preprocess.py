@@ -10,9 +10,18 @@ two invariances that make the default transform safe:
   adds ``d k``: neither changes which partition is best for a fixed k;
 * multiplying A by ``s > 0`` multiplies every objective by ``s``.
 
-So ``transform="standardize"`` (the default) zeroes the diagonal and z-scores the off-diagonal
-entries -- the argmax for a fixed k is that of the raw (zero-diagonal) matrix, while the numbers
-become comparable across inputs and solver tolerances mean the same thing. ``"exp"`` applies
+So ``transform="standardize"`` zeroes the diagonal and z-scores the off-diagonal entries -- the
+argmax for a fixed k is that of the raw (zero-diagonal) matrix, while the numbers become
+comparable across inputs and solver tolerances mean the same thing.
+
+``transform="center"`` (the default) first removes per-task offsets: ``A_ij - a_i - a_j`` with
+``a`` such that every off-diagonal row sums to 0 (:func:`~graphmtl.clustering.select_k.double_center`),
+then z-scores. Why: with the diagonal set aside, a task's offset ``a_i`` (a task that every
+estimate scores low, whatever its partners) enters the objective as ``-2 a_i X_ii`` with
+``X_ii = 1 / |group of i|``, so the raw objective rewards putting low-offset tasks alone: on a
+noisy affinity that gives ``k - 1`` singletons and one group holding the rest. Removing the
+offsets leaves the block structure (and so planted groups) as it was, and a group of one only
+wins when a task really has no partner. ``"exp"`` applies
 ``exp(z / temperature)`` to the z-scores (a nonlinear, positive similarity that emphasises the
 strongest affinities), ``"none"`` only symmetrises and handles the diagonal.
 """
@@ -23,7 +32,7 @@ import numpy as np
 
 from graphmtl.errors import GraphMTLError, check
 
-TRANSFORMS = ("standardize", "exp", "none")
+TRANSFORMS = ("center", "standardize", "exp", "none")
 DIAGONALS = ("zero", "keep")
 
 
@@ -61,7 +70,7 @@ def validate_affinity(A, *, name: str = "affinity", sym_tol: float = 1e-6) -> np
     return A
 
 
-def preprocess_affinity(A, *, transform: str = "standardize", diagonal: str = "zero",
+def preprocess_affinity(A, *, transform: str = "center", diagonal: str = "zero",
                         temperature: float = 1.0, sym_tol: float = 1e-6,
                         name: str = "affinity") -> np.ndarray:
     """Validate, symmetrise and transform an affinity matrix for clustering.
@@ -72,7 +81,7 @@ def preprocess_affinity(A, *, transform: str = "standardize", diagonal: str = "z
 
     Args:
         A: ``[n, n]`` affinity (larger = tasks help each other more).
-        transform: ``"standardize"`` | ``"exp"`` | ``"none"``.
+        transform: ``"center"`` | ``"standardize"`` | ``"exp"`` | ``"none"``.
         diagonal: ``"zero"`` | ``"keep"`` (with "keep" the diagonal is transformed like the rest).
         temperature: for ``"exp"``: ``exp(z / temperature)``.
         sym_tol: tolerance of the symmetry check, relative to ``max|A|``.
@@ -88,6 +97,12 @@ def preprocess_affinity(A, *, transform: str = "standardize", diagonal: str = "z
     A = 0.5 * (A + A.T)
     n = A.shape[0]
     off = ~np.eye(n, dtype=bool)
+    if transform == "center":
+        from graphmtl.clustering.select_k import double_center
+
+        if diagonal == "zero":
+            A = double_center(A)
+            A = 0.5 * (A + A.T)   # exactly symmetric again after the float arithmetic
     if transform != "none":
         vals = A[off] if diagonal == "zero" else A.ravel()
         std = float(vals.std())

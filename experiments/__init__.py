@@ -1,0 +1,1 @@
+"""Benchmarks and experiments of graphmtl, run as ``python -m experiments.NAME``."""
