@@ -65,6 +65,58 @@ class MessagePassingEncoder(nn.Module):
             h = self.gnn(x, edge_index)
         return self.dropout(torch.relu(h))
 
+    @property
+    def num_layers(self) -> int:
+        return int(self.gnn.num_layers)
+
+    @property
+    def prenormalised(self) -> bool:
+        """Whether layer-wise inference must feed edge weights normalised on the whole graph
+        (GCN: the degrees of a 1-hop subgraph's outer nodes are not their graph degrees)."""
+        return isinstance(self.gnn, _gcn_class())
+
+    def normalised_edges(self, edge_index: torch.Tensor, num_nodes: int
+                         ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The edges and weights layer-wise inference samples from: ``(edge_index, None)``,
+        except for GCN: the self-loop-augmented edges ``[2, E']`` and their symmetric
+        normalisation ``[E']`` computed on the whole graph, as ``GCNConv`` does per forward."""
+        if not self.prenormalised:
+            return edge_index, None
+        from torch_geometric.nn.conv.gcn_conv import gcn_norm
+
+        conv = self.gnn.convs[0]
+        ei, w = gcn_norm(edge_index, None, num_nodes, conv.improved, conv.add_self_loops,
+                         conv.flow, torch.float32)
+        return ei, w
+
+    def inference_layer(self, layer: int, x: torch.Tensor, adj, batch_size: int) -> torch.Tensor:
+        """Layer ``layer`` (0-based) on a 1-hop subgraph whose first ``batch_size`` nodes are the
+        targets; returns their rows ``[batch_size, hidden]``.
+
+        PyG's ``BasicGNN.inference_per_layer`` (eval mode: no dropout); after the last layer also
+        the encoder's output ReLU. ``adj`` is the subgraph's ``edge_index``, or for GCN (see
+        :attr:`prenormalised`) a ``SparseTensor`` ``adj_t`` holding the whole-graph normalised
+        weights, so that the convolution does not renormalise on the subgraph.
+        """
+        if self.prenormalised:
+            conv = self.gnn.convs[layer]
+            conv.normalize = False
+            try:
+                h = self.gnn.inference_per_layer(layer, x, adj, batch_size)
+            finally:
+                conv.normalize = True
+        else:
+            h = self.gnn.inference_per_layer(layer, x, adj, batch_size)
+        if layer == self.num_layers - 1:
+            h = self.dropout(torch.relu(h))
+        return h
+
+
+def _gcn_class():
+    from torch_geometric.nn.models import GCN
+
+    return GCN
+
 
 class MultiTaskGNN(nn.Module):
     """Shared encoder + linear head with one logit per task.

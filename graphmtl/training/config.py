@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Sequence
 
 from graphmtl.errors import GraphMTLError, check
+from graphmtl.utils.device import validate_device
 
 METRICS = ("roc_auc", "f1", "ap", "loss")
 """Model-selection metrics: mean over the selected tasks on the validation split. ``loss`` (mean
@@ -33,6 +34,13 @@ class TrainConfig:
             is fastest on 2 cores and keeps runs deterministic).
         eval_batch_size: seed nodes per inference minibatch.
         num_threads: ``torch.set_num_threads`` during ``fit`` (``None``: leave as is).
+        device: where training and evaluation run: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``
+            (checked when ``fit`` starts). The returned model is on the CPU either way.
+        eval_fanouts: sampled evaluation (neighbours per layer) for the validation during
+            ``fit``; ``None`` (default): exact full neighbourhoods (see
+            :mod:`graphmtl.training.inference`).
+        eval_method: how full neighbourhoods are evaluated: ``auto`` (one full-graph pass on
+            small graphs, layer-wise otherwise), ``full_graph`` or ``layerwise``.
     """
 
     epochs: int = 100
@@ -47,20 +55,20 @@ class TrainConfig:
     num_workers: int = 0
     eval_batch_size: int = 4096
     num_threads: int | None = None
+    device: str = "cpu"
+    eval_fanouts: tuple[int, ...] | None = None
+    eval_method: str = "auto"
 
     def __post_init__(self) -> None:
-        fanouts = self.fanouts
-        if isinstance(fanouts, str):
-            fanouts = [f for f in fanouts.split(",") if f.strip()]
-        try:
-            fanouts = tuple(int(f) for f in fanouts)
-        except (TypeError, ValueError):
-            raise GraphMTLError(f"train fanouts: expected integers like 10,5, got {self.fanouts!r}"
-                                ) from None
+        fanouts = _parse_fanouts(self.fanouts, "train fanouts")
         object.__setattr__(self, "fanouts", fanouts)
-        check(len(fanouts) >= 1, "train fanouts: give at least one value")
-        check(all(f == -1 or f >= 1 for f in fanouts),
-              f"train fanouts: each value must be >= 1 or -1 (all neighbours), got {list(fanouts)}")
+        if self.eval_fanouts is not None:
+            object.__setattr__(self, "eval_fanouts",
+                               _parse_fanouts(self.eval_fanouts, "train eval_fanouts"))
+        object.__setattr__(self, "device", validate_device(self.device))
+        check(self.eval_method in ("auto", "full_graph", "layerwise"),
+              f"train eval_method: unknown {self.eval_method!r} (choose from auto, full_graph, "
+              "layerwise)")
         check(self.epochs >= 1, f"train epochs: must be >= 1, got {self.epochs}")
         check(self.lr > 0, f"train lr: must be > 0, got {self.lr}")
         check(self.weight_decay >= 0, f"train weight_decay: must be >= 0, got {self.weight_decay}")
@@ -83,6 +91,7 @@ class TrainConfig:
         """Plain JSON types only (``fanouts`` as a list), for checkpoints and results."""
         d = asdict(self)
         d["fanouts"] = list(self.fanouts)
+        d["eval_fanouts"] = None if self.eval_fanouts is None else list(self.eval_fanouts)
         return d
 
     @classmethod
@@ -93,6 +102,21 @@ class TrainConfig:
     def replace(self, **changes: Any) -> "TrainConfig":
         """A copy with some fields changed (validated again)."""
         return type(self).from_dict({**self.to_dict(), **changes})
+
+
+def _parse_fanouts(fanouts: Any, name: str) -> tuple[int, ...]:
+    """``10,5`` / ``[10, 5]`` -> ``(10, 5)``, each value >= 1 or -1 (all neighbours)."""
+    given = fanouts
+    if isinstance(fanouts, str):
+        fanouts = [f for f in fanouts.split(",") if f.strip()]
+    try:
+        fanouts = tuple(int(f) for f in fanouts)
+    except (TypeError, ValueError):
+        raise GraphMTLError(f"{name}: expected integers like 10,5, got {given!r}") from None
+    check(len(fanouts) >= 1, f"{name}: give at least one value")
+    check(all(f == -1 or f >= 1 for f in fanouts),
+          f"{name}: each value must be >= 1 or -1 (all neighbours), got {list(fanouts)}")
+    return fanouts
 
 
 def resolve_fanouts(fanouts: Sequence[int], num_layers: int) -> list[int]:
