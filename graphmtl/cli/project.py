@@ -34,8 +34,11 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="seed nodes per pass")
     p.add_argument("--direction-chunk", type=int, default=d.direction_chunk,
                    help="directions per vectorised jvp (memory grows with it)")
-    p.add_argument("--fanouts", default=None,
-                   help="neighbours per layer, e.g. 10,5 (default: full neighbourhoods, exact)")
+    p.add_argument("--fanouts", default="auto",
+                   help="neighbours per layer, e.g. 10,5; full (exact); auto: full up to 4M "
+                        "directed edges, else the training default 10,5")
+    p.add_argument("--device", default=d.device,
+                   help="cpu, cuda, cuda:N or auto; under torchrun, cuda is each rank's GPU")
     p.add_argument("--strategy", default=d.strategy, choices=("split", "full"))
     p.add_argument("--threads", type=int, default=None, help="torch threads")
     p.add_argument("--restart", action="store_true",
@@ -44,9 +47,9 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _fanouts(text: str | None) -> tuple[int, ...] | None:
-    if text is None:
-        return None
+def _fanouts(text: str | None) -> tuple[int, ...] | str | None:
+    if text is None or text.strip() in ("auto", "full"):
+        return "auto" if text is None else text.strip()
     try:
         return tuple(int(f) for f in text.split(",") if f.strip())
     except ValueError:
@@ -59,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from graphmtl.cli.train import load_data
     from graphmtl.projection import GradientProjector, ProjectionConfig
     from graphmtl.training import graph_digest, load_checkpoint, node_inputs
+    from graphmtl.utils.distributed import init_from_env, rank_world
     from graphmtl.utils.io import file_digest
 
     if args.threads:
@@ -84,12 +88,15 @@ def run(args: argparse.Namespace) -> int:
         direction_chunk=args.direction_chunk, fanouts=_fanouts(args.fanouts),
         train_budget=args.train_budget if args.train_budget is not None else budget,
         val_budget=args.val_budget if args.val_budget is not None else budget,
-        strategy=args.strategy)
+        strategy=args.strategy, device=args.device)
+    init_from_env(config.device)   # torchrun: every rank projects its share of the nodes
     store = GradientProjector(config).project(
         ckpt.model, graph, args.out, resume=not args.restart, progress=not args.no_progress,
         manifest_extra={"checkpoint": str(args.checkpoint),
                         "checkpoint_sha256": file_digest(args.checkpoint), "data": args.data})
     rows = store.manifest["rows"]
+    if rank_world()[0] != 0:
+        return 0
     print(f"{args.out}: d={store.dim}, {store.num_tasks} tasks, {rows['train']} train rows, "
           f"{rows['val']} val rows")
     return 0

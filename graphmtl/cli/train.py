@@ -50,6 +50,11 @@ def register(subparsers) -> None:
     p.add_argument("--resume", action="store_true", help="continue OUT/last.pt if present")
     p.add_argument("--init-from", type=Path, default=None,
                    help="checkpoint to warm start from (encoder + head rows matched by task name)")
+    p.add_argument("--device", default=d.device,
+                   help="cpu, cuda, cuda:N or auto; under torchrun, cuda is each rank's GPU")
+    p.add_argument("--eval-fanouts", default=None,
+                   help="sampled validation/test evaluation, e.g. 10,5 (default: exact full "
+                        "neighbourhoods, layer-wise on large graphs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -89,6 +94,7 @@ def parse_tasks(text: str) -> str | list[str]:
 def run(args: argparse.Namespace) -> int:
     from graphmtl.models import ModelConfig
     from graphmtl.training import TrainConfig, Trainer, evaluate
+    from graphmtl.utils.distributed import init_from_env, rank_world
     from graphmtl.utils.io import atomic_write_json
 
     tasks = parse_tasks(args.tasks)
@@ -98,7 +104,9 @@ def run(args: argparse.Namespace) -> int:
     tc = TrainConfig(epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay,
                      batch_size=args.batch_size, fanouts=fanouts, patience=args.patience,
                      eval_every=args.eval_every, seed=args.seed, metric=args.metric,
-                     num_threads=args.threads)
+                     num_threads=args.threads, device=args.device,
+                     eval_fanouts=args.eval_fanouts)
+    init_from_env(tc.device)   # torchrun: join the process group (DDP over seed batches)
     if args.init_from is not None:
         check(args.init_from.is_file(), f"--init-from {args.init_from}: file not found")
     trainer = Trainer(mc, tc)
@@ -113,7 +121,10 @@ def run(args: argparse.Namespace) -> int:
                            "missing from the checkpoint (select tasks with --tasks)")
     result = trainer.fit(graph, tasks, init_from=args.init_from, out_dir=args.out,
                          resume=args.resume, progress=not args.no_progress)
-    test = evaluate(result.model, graph, result.task_names, "test")
+    if rank_world()[0] != 0:   # rank 0 reports
+        return 0
+    test = evaluate(result.model, graph, result.task_names, "test", fanouts=tc.eval_fanouts,
+                    device=tc.device)
     out = {
         "data": args.data, "tasks": result.task_names,
         "model_config": mc.to_dict(), "train_config": tc.to_dict(),

@@ -119,6 +119,11 @@ def _parse_fanouts(fanouts: Any, name: str) -> tuple[int, ...]:
     return fanouts
 
 
+def default_fanouts(num_layers: int) -> tuple[int, ...]:
+    """The trainer's default neighbour sampling: ``10, 5`` for two layers, else 10 per layer."""
+    return (10, 5) if num_layers == 2 else (10,) * num_layers
+
+
 def resolve_fanouts(fanouts: Sequence[int], num_layers: int) -> list[int]:
     """Check that there is one fanout per message-passing layer."""
     check(len(fanouts) == num_layers,

@@ -426,10 +426,12 @@ class _RankBatches:
 
     def order(self) -> torch.Tensor:
         """The one-process shuffling order, drawn from torch's global generator: ``randperm``
-        for row batches (:class:`~graphmtl.training.loader.FeatureLoader`), else as
-        ``torch.utils.data.RandomSampler`` without a generator draws it."""
+        for row batches (:class:`~graphmtl.training.loader.FeatureLoader`), else as a shuffling
+        ``DataLoader`` draws it (tested against the loader: ``tests/test_distributed.py``)."""
         if isinstance(self.loader, FeatureLoader):
             return torch.randperm(self.n)
+        # A DataLoader iterator draws its workers' base seed first, then the sampler its own.
+        torch.empty((), dtype=torch.int64).random_()
         seed = int(torch.empty((), dtype=torch.int64).random_().item())
         return torch.randperm(self.n, generator=torch.Generator().manual_seed(seed))
 
