@@ -198,7 +198,7 @@ def layerwise_embeddings(model: MultiTaskGNN, graph: MultiTaskGraph, nodes: torc
                 x_in = h[n_id] if pos is None else h[pos[n_id]]
                 adj = b.edge_index
                 if enc.prenormalised:
-                    adj = _weighted_adj_t(adj, b.edge_weight, len(n_id))
+                    adj = _weighted_adj_t(adj, b.edge_weight, bs, len(n_id))
                 rows = enc.inference_layer(layer, x_in.to(device), adj.to(device), bs).cpu()
                 if out is None:
                     out = torch.empty(len(seeds), rows.shape[1], dtype=rows.dtype)
@@ -215,15 +215,17 @@ def layerwise_embeddings(model: MultiTaskGNN, graph: MultiTaskGraph, nodes: torc
     return h[back]
 
 
-def _weighted_adj_t(edge_index: torch.Tensor, weight: torch.Tensor, n: int) -> torch.Tensor:
-    """The transposed weighted adjacency ``[n, n]`` (row = target) as a torch CSR tensor."""
+def _weighted_adj_t(edge_index: torch.Tensor, weight: torch.Tensor, num_targets: int,
+                    num_nodes: int) -> torch.Tensor:
+    """The weighted adjacency ``[num_targets, num_nodes]`` (row = target) of a 1-hop batch,
+    whose edges all point at its first ``num_targets`` nodes, as a torch CSR tensor."""
     import warnings
 
     from torch_geometric.utils import to_torch_csr_tensor
 
     with warnings.catch_warnings():   # "sparse CSR support is in beta", invariant checks
         warnings.simplefilter("ignore", UserWarning)
-        return to_torch_csr_tensor(edge_index.flip(0), weight, size=(n, n))
+        return to_torch_csr_tensor(edge_index.flip(0), weight, size=(num_targets, num_nodes))
 
 
 # ---------------------------------------------------------------------- embeddings / logits
@@ -377,6 +379,37 @@ def node_outputs(model: MultiTaskGNN, graph: MultiTaskGraph, nodes: torch.Tensor
                        bias=model.head.bias.detach().cpu())
 
 
+def task_blocks(mask: torch.Tensor, max_elements: int = METRIC_BLOCK_ELEMENTS
+                ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Consecutive blocks of tasks with the rows labelled in them: ``[(cols, rows), ...]``.
+
+    A block grows while its dense logits (``rows x cols``) stay within ``max_elements`` and
+    within twice the labelled pairs they hold, so sparse splits (each task labels a tenth of
+    the nodes) are not scored over every node.
+
+    Args:
+        mask: bool ``[M, k]`` split membership.
+    """
+    M, k = mask.shape
+    counts = mask.sum(0).tolist()
+    blocks: list[tuple[torch.Tensor, torch.Tensor]] = []
+    cols: list[int] = []
+    union = torch.zeros(M, dtype=torch.bool)
+    pairs = 0
+    for t in range(k):
+        grown = union | mask[:, t]
+        size = int(grown.sum()) * (len(cols) + 1)
+        if cols and (size > max_elements or size > 2 * (pairs + counts[t])):
+            blocks.append((torch.tensor(cols), union.nonzero().flatten()))
+            cols, pairs, grown = [], 0, mask[:, t].clone()
+        cols.append(t)
+        pairs += counts[t]
+        union = grown
+    if cols:
+        blocks.append((torch.tensor(cols), union.nonzero().flatten()))
+    return blocks
+
+
 def streaming_metrics(outputs: NodeOutputs, y: torch.Tensor, mask: torch.Tensor,
                       task_names: Sequence[str], split: str = "test", *, with_ap: bool = True,
                       max_elements: int = METRIC_BLOCK_ELEMENTS) -> TaskMetrics:
@@ -385,9 +418,10 @@ def streaming_metrics(outputs: NodeOutputs, y: torch.Tensor, mask: torch.Tensor,
     Args:
         outputs: the model's outputs on ``M`` nodes.
         y, mask: bool ``[M, k]`` labels and split membership (``k`` = the head's outputs).
-        max_elements: most logits per block; each block keeps only the rows labelled in it
-            (unlabelled rows change no per-task metric), so the result equals one
-            ``compute_metrics`` call on all logits (up to the rounding of a block's logits).
+        max_elements: most logits at once. ``M x k`` within it: one ``compute_metrics`` call;
+            else blocks of :func:`task_blocks`, each scored on the rows labelled in it
+            (unlabelled rows change no per-task metric), so the result equals one call on all
+            logits up to the rounding of a block's logits.
     """
     M, k = mask.shape
     check(outputs.num_nodes == M and y.shape == mask.shape,
@@ -396,13 +430,10 @@ def streaming_metrics(outputs: NodeOutputs, y: torch.Tensor, mask: torch.Tensor,
     if M * k <= max_elements:
         return compute_metrics(outputs.block(torch.arange(k)), y, mask, task_names, split,
                                with_ap=with_ap)
-    per = max(1, max_elements // max(M, 1))
     parts = []
-    for lo in range(0, k, per):
-        cols = torch.arange(lo, min(k, lo + per))
-        m = mask[:, cols]
-        rows = m.any(1).nonzero().flatten()
-        parts.append(compute_metrics(outputs.block(cols, rows), y[rows][:, cols], m[rows],
+    for cols, rows in task_blocks(mask, max_elements):
+        sub = (rows[:, None], cols[None, :])
+        parts.append(compute_metrics(outputs.block(cols, rows), y[sub], mask[sub],
                                      [task_names[i] for i in cols.tolist()], split,
                                      with_ap=with_ap))
     return TaskMetrics.concat(parts)
