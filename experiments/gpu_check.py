@@ -137,7 +137,8 @@ def agreement(spec: str, device: str) -> list[dict]:
 
 
 # ---------------------------------------------------------------------- (b) stage timings
-def stages(spec: str, device: str, proj_batches: int, epochs_goal: int) -> dict:
+def stages(spec: str, device: str, proj_batches: int, epochs_goal: int, dim: int = 100,
+           subsets: int = 1000) -> dict:
     from graphmtl.affinity import GradTAGEstimator
     from graphmtl.clustering import TaskClustering
     from graphmtl.projection import GradientProjector, ProjectionConfig
@@ -157,7 +158,7 @@ def stages(spec: str, device: str, proj_batches: int, epochs_goal: int) -> dict:
     model = res.model
     _timed(st, "test evaluation (layer-wise, streaming metrics, AP)",
            lambda: evaluate(model, graph, None, "test", device=device), cuda)
-    proj = GradientProjector(ProjectionConfig(**PROJ, device=device))
+    proj = GradientProjector(ProjectionConfig(**{**PROJ, "dim": dim}, device=device))
     with tempfile.TemporaryDirectory() as tmp:
         _timed(st, "projection setup (row selection)",
                lambda: proj.project(model, graph, Path(tmp) / "s", stop_after=0,
@@ -169,17 +170,17 @@ def stages(spec: str, device: str, proj_batches: int, epochs_goal: int) -> dict:
     per_batch = st[f"projection, {proj_batches} batches of 512 nodes"]["seconds"] / proj_batches
     proj_s = st["projection setup (row selection)"]["seconds"] + per_batch * total
     train, val = _timed(st, "store-shaped rows (real selection, random z)",
-                        lambda: simulated_rows(graph, PROJ["dim"]), False)
-    est = GradTAGEstimator(**AFFINITY)
+                        lambda: simulated_rows(graph, dim), False)
+    est = GradTAGEstimator(**{**AFFINITY, "num_subsets": subsets})
     # The estimator has no device setting yet: its solver config, with the device.
     config = _with_device(est.solver_config(), device)
-    est = _timed(st, "affinity: 1000 subsets of 5, subset solver on the device",
+    est = _timed(st, "affinity: subsets of 5, subset solver on the device",
                  lambda: est.fit_rows(train, val, _config=config), cuda)
     _timed(st, "clustering: k auto, low-rank SDP on the device",
            lambda: TaskClustering(n_clusters="auto", device=device).fit(est.affinity_), cuda)
     epoch_s = res.timings["train_s"] + res.timings["eval_s"] / 2
     whole = (epochs_goal * epoch_s + proj_s
-             + st["affinity: 1000 subsets of 5, subset solver on the device"]["seconds"]
+             + st["affinity: subsets of 5, subset solver on the device"]["seconds"]
              + st["clustering: k auto, low-rank SDP on the device"]["seconds"])
     return {"graph": info, "stages": st,
             "training": {"seed_nodes_per_s": round(res.timings["seed_nodes_per_s"]),
@@ -214,7 +215,8 @@ def render(res: dict) -> str:
         g = t["graph"]
         L += [f"## (b) Grad-TAG stages on {res['large']} ({g['nodes']} nodes, "
               f"{g['directed_edges']} directed edges, {g['tasks']} tasks), device "
-              f"{res['device']}", "", "| stage | seconds | CUDA peak (MB) |", "|---|---|---|"]
+              f"{res['device']}", "", f"Settings: {t.get('settings')}", "",
+              "| stage | seconds | CUDA peak (MB) |", "|---|---|---|"]
         for k, v in t["stages"].items():
             L.append(f"| {k} | {v['seconds']} | {v.get('cuda_peak_mb', '-')} |")
         p, gx = t["projection"], t["grouping_extrapolated"]
@@ -233,6 +235,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--proj-batches", type=int, default=40)
     ap.add_argument("--epochs-goal", type=int, default=10,
                     help="base epochs assumed in the extrapolated grouping")
+    ap.add_argument("--dim", type=int, default=PROJ["dim"], help="projection dimension d")
+    ap.add_argument("--subsets", type=int, default=AFFINITY["num_subsets"],
+                    help="Grad-TAG subsets")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     from graphmtl.utils.device import resolve_device
@@ -253,7 +258,11 @@ def main(argv: list[str] | None = None) -> dict:
                           "stages are timed on the CPU")
         print(res["skipped"], flush=True)
     print(f"(b) stage timings on {args.large}", flush=True)
-    res["timings"] = stages(args.large, device, args.proj_batches, args.epochs_goal)
+    res["timings"] = stages(args.large, device, args.proj_batches, args.epochs_goal, args.dim,
+                            args.subsets)
+    res["timings"]["settings"] = {"projection": {**PROJ, "dim": args.dim, "fanouts": "auto"},
+                                  "affinity": {**AFFINITY, "num_subsets": args.subsets},
+                                  "base": "SAGE hidden 128, 2 layers, batch 1024, fanouts 10,5"}
     res["seconds"] = time.perf_counter() - t0
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "gpu_check.json").write_text(json.dumps(res, indent=2) + "\n")
