@@ -99,15 +99,33 @@ def agreement(spec: str, device: str) -> list[dict]:
             got = predict_logits(m.to(device), graph, method=method)
             m.cpu()
             row(f"inference {enc} {method}", (got - ref).abs().max(), 1e-3)
+    # One training step's gradient on the same batch, then two epochs (dropout 0 and full
+    # neighbourhoods: both devices see the same batches; Adam may amplify rounding in
+    # parameters whose gradient is ~0, so the epochs are compared by loss and metric).
+    from graphmtl.training import make_loader, masked_bce
+
     mc = ModelConfig(hidden=64, dropout=0.0)
+    torch.manual_seed(0)
+    m = MultiTaskGNN(graph.num_features, graph.num_tasks, mc)
+    batch = next(iter(make_loader(graph, None, [-1, -1], 512)))
+    ids = batch.n_id[:batch.batch_size]
+    grads = []
+    for dev in ("cpu", device):
+        m.to(dev).zero_grad()
+        out = m(batch.x.to(dev), batch.edge_index.to(dev))[:batch.batch_size]
+        masked_bce(out, graph.y[ids].to(dev), graph.train_mask[ids].to(dev)).backward()
+        grads.append(torch.cat([p.grad.flatten().cpu() for p in m.parameters()]))
+    row("training step (relative gradient error)",
+        float((grads[1] - grads[0]).norm() / grads[0].norm()), 1e-4)
+    m.cpu()
     tc = TrainConfig(epochs=2, fanouts=(-1, -1), batch_size=512, patience=0)
     a = Trainer(mc, tc).fit(graph, progress=False)
     b = Trainer(mc, tc.replace(device=device)).fit(graph, progress=False)
-    diff = max(float((a.model.state_dict()[k] - v).abs().max())
-               for k, v in b.model.state_dict().items())
-    row("training 2 epochs (weights)", diff, 1e-3,
-        f"val ROC-AUC {a.val_metrics.macro_roc_auc:.5f} (cpu) vs "
-        f"{b.val_metrics.macro_roc_auc:.5f}")
+    row("training 2 epochs (relative train-loss difference)",
+        max(abs(x["train_loss"] - y["train_loss"]) / x["train_loss"]
+            for x, y in zip(a.history, b.history)), 1e-3)
+    row("training 2 epochs (val macro ROC-AUC difference)",
+        abs(a.val_metrics.macro_roc_auc - b.val_metrics.macro_roc_auc), 5e-3)
     nodes = torch.arange(0, graph.num_nodes, max(1, graph.num_nodes // 256))
     for fan in (None, (10, 5)):
         cfg = dict(dim=32, batch_size=128, fanouts=fan)

@@ -33,3 +33,6 @@ def test_gpu_check_cpu_path(tmp_path, monkeypatch, capsys):
     assert saved["timings"]["grouping_extrapolated"]["hours"] >= 0
     md = (tmp_path / "gpu_check.md").read_text()
     assert "CUDA is not available" in md and "(b) Grad-TAG stages" in md
+    # The agreement code, run CPU against CPU: every check passes.
+    rows = mod.agreement(tiny, "cpu")
+    assert len(rows) == 15 and all(r["ok"] for r in rows), rows
