@@ -125,6 +125,14 @@ class SplitRows:
                                store.array(split, "y"), store.array(split, "weight"),
                                store.task_ptr(split), store.task_names, dtype=dtype)
 
+    def to(self, device: torch.device) -> "SplitRows":
+        """The same rows on ``device`` (``self`` when already there)."""
+        if self.f0.device == torch.device(device):
+            return self
+        mv = lambda t: t.to(device)  # noqa: E731
+        return SplitRows(mv(self.z), mv(self.f0), mv(self.y), mv(self.weight), self.ptr,
+                         self.task_names)
+
     @property
     def num_tasks(self) -> int:
         return len(self.task_names)
@@ -152,8 +160,11 @@ class SplitRows:
 
     def per_task_sum(self, values: torch.Tensor) -> torch.Tensor:
         """Sum a per-row ``[R]`` tensor within each task: ``[n]``."""
-        seg = torch.repeat_interleave(torch.arange(self.num_tasks), torch.as_tensor(self.counts))
-        return torch.zeros(self.num_tasks, dtype=values.dtype).index_add_(0, seg, values)
+        dev = values.device
+        seg = torch.repeat_interleave(torch.arange(self.num_tasks, device=dev),
+                                      torch.as_tensor(self.counts, device=dev))
+        return torch.zeros(self.num_tasks, dtype=values.dtype, device=dev).index_add_(0, seg,
+                                                                                      values)
 
     def weight_sums(self) -> torch.Tensor:
         """``[n]`` total row weight per task."""
@@ -197,7 +208,7 @@ class _Layout:
 
     @classmethod
     def build(cls, M: torch.Tensor, rows_per_task: np.ndarray) -> "_Layout":
-        M = M & torch.as_tensor(rows_per_task > 0)[None, :]
+        M = M & torch.as_tensor(rows_per_task > 0, device=M.device)[None, :]
         task_of, subset_of = M.T.nonzero(as_tuple=True)  # sorted by task, then subset
         counts = torch.bincount(task_of, minlength=M.shape[1]).tolist()
         blocks, start = [], 0
@@ -291,6 +302,9 @@ class SolverConfig:
             float32 (about twice as fast). They only shape the search directions; gradients,
             line search and the stopping test stay in float64, so the solution's accuracy is
             still set by ``tol`` (tested against scipy). Costs a float32 copy of ``z``.
+        device: where the products run: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``. On a GPU the
+            rows are copied there once, task blocks run in one thread (``workers`` is ignored)
+            and the results come back to the CPU; they equal the CPU ones to ``tol``.
     """
 
     lam: float = 1.0
@@ -301,8 +315,12 @@ class SolverConfig:
     chunk: int = 128
     workers: int | None = None
     mixed_precision: bool = True
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
+        from graphmtl.utils.device import validate_device
+
+        object.__setattr__(self, "device", validate_device(self.device))
         check(self.lam > 0 and math.isfinite(self.lam), f"lambda: must be > 0, got {self.lam}")
         check(self.tol > 0, f"solver tol: must be > 0, got {self.tol}")
         check(self.max_newton >= 1, f"solver max_newton: must be >= 1, got {self.max_newton}")
@@ -338,6 +356,12 @@ class SubsetFit:
     flops: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
     shortened_steps: int = 0
+
+    def cpu(self) -> "SubsetFit":
+        """The tensors on the CPU (in place; returns self)."""
+        for name in ("weights", "objective", "grad_norm", "converged"):
+            setattr(self, name, getattr(self, name).cpu())
+        return self
 
     def summary(self) -> dict:
         return {"lam": self.lam, "newton_iters": self.newton_iters,
@@ -411,7 +435,7 @@ class BatchedSubsetSolver:
         out = self._runner.map(block, list(range(len(lay.blocks))), self._cost(lay))
         self._flops["hvp"] += 4 * d * self._incidences(lay)
         self._hvp_evals += 1
-        Hv = lay.scatter(out, torch.empty(0, d, dtype=low)).to(V.dtype)
+        Hv = lay.scatter(out, torch.empty(0, d, dtype=low, device=V.device)).to(V.dtype)
         return Hv / ws[:, None] + self._lam * V
 
     def _cost(self, lay: _Layout) -> list[float]:
@@ -434,11 +458,16 @@ class BatchedSubsetSolver:
         Subsets with no train rows at all are an error naming them; subsets still above ``tol``
         after ``max_newton`` iterations are reported with a warning naming their tasks.
         """
+        from graphmtl.utils.device import resolve_device
+
+        dev = resolve_device(self.config.device)
         workers = self.config.workers or torch.get_num_threads()
-        self._runner = _BlockRunner(workers)
+        # A GPU runs the per-task products itself: one host thread keeps them in stream order.
+        self._runner = _BlockRunner(workers if dev.type == "cpu" else 1)
         try:
-            with intra_op_threads(1):
-                return self._fit(rows, torch.as_tensor(np.asarray(M, dtype=bool)), task_names)
+            with intra_op_threads(1 if dev.type == "cpu" else torch.get_num_threads()):
+                M_t = torch.as_tensor(np.asarray(M, dtype=bool)).to(dev)
+                return self._fit(rows.to(dev), M_t, task_names).cpu()
         finally:
             self._runner.close()
             self._rows = None
@@ -491,8 +520,9 @@ class BatchedSubsetSolver:
         # 2. Preconditioner H_k = Σ_{t∈S_k} G_t / W_k + λI, factorised by batched Cholesky.
         t0 = time.perf_counter()
         Gflat = G.reshape(n, d * d)
-        L = torch.empty(m, d, d, dtype=dtype)
-        eye = torch.eye(d, dtype=dtype)
+        dev = rows.f0.device
+        L = torch.empty(m, d, d, dtype=dtype, device=dev)
+        eye = torch.eye(d, dtype=dtype, device=dev)
 
         def factor(a):
             b = min(m, a + cfg.chunk)
@@ -515,9 +545,9 @@ class BatchedSubsetSolver:
 
         # 3. Newton / preconditioned Newton-CG on the active subsets.
         t0 = time.perf_counter()
-        W = torch.zeros(m, d, dtype=dtype)
-        gnorm = torch.full((m,), float("inf"), dtype=dtype)
-        active = torch.arange(m)
+        W = torch.zeros(m, d, dtype=dtype, device=dev)
+        gnorm = torch.full((m,), float("inf"), dtype=dtype, device=dev)
+        active = torch.arange(m, device=dev)
         lay = _Layout.build(M, rows.counts)
         Wa, wsa, La = W, ws, L
         g, curv = self._grad(Wa, lay, wsa)
@@ -566,7 +596,7 @@ class BatchedSubsetSolver:
         rz = (r * zr).sum(1)
         gn = g.norm(dim=1)
         target = torch.minimum(torch.full_like(gn, 0.1), gn.sqrt()) * gn
-        done = torch.zeros(g.shape[0], dtype=torch.bool)
+        done = torch.zeros(g.shape[0], dtype=torch.bool, device=g.device)
         for _ in range(self.config.max_cg):
             Hp = self._hvp(p, lay, curv, ws)
             alpha = torch.where(done, torch.zeros_like(rz), rz / (p * Hp).sum(1))
@@ -626,7 +656,8 @@ class BatchedSubsetSolver:
 
     def _sub_membership(self, lay: _Layout, idx: torch.Tensor) -> torch.Tensor:
         """Membership ``[len(idx), n]`` of the local subsets ``idx`` (rebuilt from a layout)."""
-        M = torch.zeros(lay.size, self._rows.num_tasks, dtype=torch.bool)
+        M = torch.zeros(lay.size, self._rows.num_tasks, dtype=torch.bool,
+                        device=lay.flat.device)
         for t, a, b in lay.blocks:
             M[lay.flat[a:b], t] = True
         return M[idx]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from graphmtl.cli._common import (add_command, build_config, cleanup_on_failure, config_options,
-                                  flag_names, load_checkpoint, load_data)
+from graphmtl.cli._common import (add_command, argtype, build_config, cleanup_on_failure,
+                                  config_options, flag_names, load_checkpoint, load_data,
+                                  parse_fanouts)
 from graphmtl.errors import GraphMTLError, check
 
 HELP = "projected per-(node, task) gradients of a trained model (Grad-TAG)"
@@ -27,14 +28,18 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, type=Path, help="store directory")
     proj = p.add_argument_group("projection (ProjectionConfig)")
     config_options(proj, ProjectionConfig, "projection", choices={"strategy": STRATEGIES},
+                   types={"fanouts": argtype(_fanouts, "fanouts")},
                    helps={"train_budget": "most rows stored per task in the train split "
-                                          "(default: --budget, else all rows)",
+                                          "(default: --budget, else this)",
                           "val_budget": "most rows stored per task in the val split "
-                                        "(default: --budget, else all rows)",
-                          "fanouts": "neighbours sampled per layer, e.g. 10,5 (default: full "
-                                     "neighbourhoods: exact and deterministic)"})
+                                        "(default: --budget, else this)",
+                          "fanouts": "neighbours per layer, e.g. 10,5; full (exact); auto: full "
+                                     "up to 4M directed edges, else the training default 10,5",
+                          "device": "cpu, cuda, cuda:N or auto; under torchrun, cuda is each "
+                                    "rank's GPU"})
     proj.add_argument("--budget", type=int, default=None,
-                      help="most rows per task in each of train and val (default: all rows)")
+                      help="most rows per task in each of train and val (default: the budgets "
+                           "above)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--restart", action="store_true",
                    help="start over instead of resuming an unfinished store")
@@ -42,11 +47,17 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def _fanouts(text: str) -> tuple[int, ...] | str:
+    t = text.strip()
+    return t if t in ("auto", "full") else parse_fanouts(t, "--fanouts")
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from graphmtl.projection import GradientProjector, ProjectionConfig, select_parameters
     from graphmtl.training import graph_digest, node_inputs
+    from graphmtl.utils.distributed import init_from_env
     from graphmtl.utils.io import file_digest
 
     # Settings first (no data needed), then the checkpoint and data against them, then work.
@@ -59,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
           f"--threads: must be >= 1, got {args.threads}")
     ckpt = load_checkpoint(args.checkpoint)
     mc = ckpt.model_config
-    check(config.fanouts is None or not mc.uses_message_passing
+    check(not isinstance(config.fanouts, tuple) or not mc.uses_message_passing
           or len(config.fanouts) == mc.num_layers,
           f"--fanouts: {len(config.fanouts or ())} values for the checkpoint's "
           f"{mc.num_layers} message-passing layers (give one per layer)")
@@ -86,12 +97,15 @@ def run(args: argparse.Namespace) -> int:
     ckpt.check_data(graph, f"--data {args.data}")
     if args.threads:
         torch.set_num_threads(args.threads)
+    init_from_env(config.device)   # torchrun: every rank projects its share of the nodes
     with cleanup_on_failure(args.out):
         store = GradientProjector(config).project(
             ckpt.model, graph, args.out, resume=not args.restart, progress=not args.no_progress,
             manifest_extra={"checkpoint": str(args.checkpoint),
                             "checkpoint_sha256": file_digest(args.checkpoint), "data": args.data})
     rows = store.manifest["rows"]
+    if rank_world()[0] != 0:
+        return 0
     print(f"{args.out}: d={store.dim}, {store.num_tasks} tasks, {rows['train']} train rows, "
           f"{rows['val']} val rows")
     return 0

@@ -65,11 +65,13 @@ def configs(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from graphmtl.training import Trainer, evaluate
+    from graphmtl.utils.distributed import init_from_env, rank_world
     from graphmtl.utils.io import atomic_write_json
 
     # Everything that needs no data first, then everything against the data, then the work.
     tasks = parse_tasks(args.tasks)
     mc, tc = configs(args)
+    init_from_env(tc.device)   # torchrun: join the process group (DDP over seed batches)
     trainer = Trainer(mc, tc)
     ck = load_checkpoint(args.init_from, "--init-from") if args.init_from is not None else None
     graph = load_data(args.data)
@@ -83,7 +85,10 @@ def run(args: argparse.Namespace) -> int:
     with cleanup_on_failure(args.out):
         result = trainer.fit(graph, tasks, init_from=ck, out_dir=args.out,
                              resume=args.resume, progress=not args.no_progress)
-        test = evaluate(result.model, graph, result.task_names, "test")
+        if rank_world()[0] != 0:   # rank 0 reports
+            return 0
+        test = evaluate(result.model, graph, result.task_names, "test",
+                        fanouts=tc.eval_fanouts, device=tc.device)
         out = {
             "data": args.data, "tasks": result.task_names,
             "model_config": mc.to_dict(), "train_config": tc.to_dict(),

@@ -46,6 +46,9 @@ class TaskClustering:
     ``n <= polish_max_n``, which reaches the SDP optimum with a tight certified bound.
     ``"always"`` polishes whenever the gap exceeds ``gap_tol``, ``"never"`` never.
 
+    ``device`` (``None``: numpy; ``cpu``, ``cuda``, ``cuda:N``, ``auto``: torch there): where
+    the low-rank solver iterates (:func:`solve_sdp_lowrank`); the other steps run on the CPU.
+
     With ``k="auto"`` k in ``k_range`` (default ``2..min(n - 1, 20)``) is chosen by
     ``k_select``: ``"edge"`` (default, :func:`edge_k`): 1 + the number of eigenvalues of the
     double-centred affinity above the estimated noise edge ``2 s sqrt(n)`` -- one eigensolve, then
@@ -81,7 +84,7 @@ class TaskClustering:
                  refine: bool = True, certify: bool = True, random_state: int = 0,
                  polish: str = "auto", gap_tol: float = 5e-3, polish_max_n: int = 700,
                  polish_max_iters: int = 3000, threads: int | None = 1,
-                 k_select: str = "edge"):
+                 k_select: str = "edge", device: str | None = None):
         self.k = k
         self.solver = solver
         self.k_range = k_range
@@ -104,6 +107,7 @@ class TaskClustering:
         self.polish_max_iters = polish_max_iters
         self.threads = threads
         self.k_select = k_select
+        self.device = device
 
     # -- helpers ---------------------------------------------------------------------------
     def _solve(self, A: np.ndarray, k: int, solver: str, warm: SDPResult | None = None,
@@ -129,9 +133,10 @@ class TaskClustering:
         if warm is not None and warm.y is not None and warm.factor.shape[1] < n:
             # Warm start from the neighbouring k of a sweep (its factor padded with new columns).
             return solve_sdp_lowrank(A, k, rank=self.rank, tol=self.tol, seed=self.random_state,
-                                     V0=warm.factor, y0=warm.y, z0=warm.z, threads=None, **stop)
+                                     V0=warm.factor, y0=warm.y, z0=warm.z, threads=None,
+                                     device=self.device, **stop)
         return solve_sdp_lowrank(A, k, rank=self.rank, tol=self.tol, seed=self.random_state,
-                                 threads=None, **stop)
+                                 threads=None, device=self.device, **stop)
 
     def _validate_params(self, n: int) -> str:
         check(self.solver in SOLVERS, f"solver: expected one of {SOLVERS}, got {self.solver!r}")
@@ -145,6 +150,10 @@ class TaskClustering:
                   f"k: need an integer 1 <= k <= n = {n}, got {self.k!r}")
         check(self.tol > 0 and self.eps > 0 and self.gap_tol > 0, "tol/eps/gap_tol: must be > 0")
         check(self.polish in POLISH, f"polish: expected one of {POLISH}, got {self.polish!r}")
+        if self.device is not None:
+            from graphmtl.utils.device import validate_device
+
+            validate_device(self.device)
         check(self.k_select in K_SELECT,
               f"k_select: expected one of {K_SELECT}, got {self.k_select!r}")
         if self.solver != "auto":
@@ -207,7 +216,7 @@ class TaskClustering:
             V0 = np.zeros((n, k))
             V0[np.arange(n), labels] = 1.0 / np.sqrt(np.bincount(labels)[labels])
             again = solve_sdp_lowrank(A, k, rank=self.rank, tol=self.tol, V0=V0,
-                                      seed=self.random_state, threads=None)
+                                      seed=self.random_state, threads=None, device=self.device)
             if again.objective > res.objective:
                 res = again
         timings["round"] = time.perf_counter() - t

@@ -65,6 +65,69 @@ class MessagePassingEncoder(nn.Module):
             h = self.gnn(x, edge_index)
         return self.dropout(torch.relu(h))
 
+    @property
+    def num_layers(self) -> int:
+        return int(self.gnn.num_layers)
+
+    @property
+    def prenormalised(self) -> bool:
+        """Whether layer-wise inference must feed edge weights normalised on the whole graph
+        (GCN: the degrees of a 1-hop subgraph's outer nodes are not their graph degrees)."""
+        return isinstance(self.gnn, _gcn_class())
+
+    def normalised_edges(self, edge_index: torch.Tensor, num_nodes: int
+                         ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The edges and weights layer-wise inference samples from: ``(edge_index, None)``,
+        except for GCN: the self-loop-augmented edges ``[2, E']`` and their symmetric
+        normalisation ``[E']`` computed on the whole graph, as ``GCNConv`` does per forward."""
+        if not self.prenormalised:
+            return edge_index, None
+        from torch_geometric.nn.conv.gcn_conv import gcn_norm
+
+        conv = self.gnn.convs[0]
+        ei, w = gcn_norm(edge_index, None, num_nodes, conv.improved, conv.add_self_loops,
+                         conv.flow, torch.float32)
+        return ei, w
+
+    def inference_layer(self, layer: int, x: torch.Tensor, adj, batch_size: int) -> torch.Tensor:
+        """Layer ``layer`` (0-based) on a 1-hop subgraph whose first ``batch_size`` nodes are the
+        targets (all edges point at them); returns their rows ``[batch_size, hidden]``.
+
+        PyG's ``BasicGNN.inference_per_layer`` in eval mode (the convolution, then activation /
+        norm between layers; after the last layer the encoder's output ReLU), except that only
+        the targets are computed: the convolution runs bipartite, sources -> targets
+        (``conv((x, x[:batch_size]), edge_index, size)``), instead of over every node of the
+        subgraph (each batch's 1-hop neighbourhood is ~100x its targets on a dense graph).
+        GCN (see :attr:`prenormalised`) has no bipartite form: ``adj`` is then the weighted
+        ``[batch_size, n]`` sparse adjacency (whole-graph normalisation) and the layer is
+        ``lin(adj @ x) + bias``, the same linear map in the other order.
+        """
+        gnn = self.gnn
+        conv = gnn.convs[layer]
+        n = x.shape[0]
+        if self.prenormalised:
+            h = conv.lin(torch.sparse.mm(adj, x))
+            if conv.bias is not None:
+                h = h + conv.bias
+        else:
+            h = conv((x, x[:batch_size]), adj, size=(n, batch_size))
+        if layer < self.num_layers - 1:
+            if gnn.act is not None and gnn.act_first:
+                h = gnn.act(h)
+            if gnn.norms is not None:
+                h = gnn.norms[layer](h)
+            if gnn.act is not None and not gnn.act_first:
+                h = gnn.act(h)
+        else:
+            h = self.dropout(torch.relu(h))
+        return h
+
+
+def _gcn_class():
+    from torch_geometric.nn.models import GCN
+
+    return GCN
+
 
 class MultiTaskGNN(nn.Module):
     """Shared encoder + linear head with one logit per task.

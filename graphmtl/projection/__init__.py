@@ -6,10 +6,11 @@ from graphmtl.projection.engine import (STRATEGIES, GradientProjector, NodeBatch
                                         linearization_error, linearization_error_between,
                                         model_digest, project_batch,
                                         reverse_mode_projection, select_rows)
-from graphmtl.projection.store import ProjectionStore, StoreWriter, TaskRows
+from graphmtl.projection.store import ProjectionStore, ShardWriter, StoreWriter, TaskRows
 
 __all__ = ["PARAM_SETS", "STRATEGIES", "Directions", "GradientProjector", "NodeBatches",
-           "ProjectionConfig", "ProjectionStore", "RowSelection", "StoreWriter", "TaskRows",
+           "ProjectionConfig", "ProjectionStore", "RowSelection", "ShardWriter", "StoreWriter",
+           "TaskRows",
            "labelled_graph_digest", "linearization_error",
            "linearization_error_between", "model_digest", "project_batch",
            "reverse_mode_projection", "select_parameters", "select_rows"]

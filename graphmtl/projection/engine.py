@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -33,11 +33,17 @@ from torch.func import functional_call, jvp, vmap
 
 from graphmtl.errors import GraphMTLError, check
 from graphmtl.projection.directions import Directions
-from graphmtl.projection.store import STORE_SPLITS, ProjectionStore, StoreWriter
+from graphmtl.projection.store import (SHARD_DIR, STORE_SPLITS, ProjectionStore, ShardWriter,
+                                       StoreWriter)
+from graphmtl.utils import distributed as dist
 from graphmtl.utils.config import config_from_dict, parse_fanouts
+from graphmtl.utils.device import resolve_device, validate_device
 from graphmtl.utils.io import atomic_write_json, read_json, stable_hash
 
 STRATEGIES = ("split", "full")
+
+#: ``fanouts="auto"`` samples neighbourhoods on graphs with more directed edges than this.
+AUTO_SAMPLE_MIN_EDGES = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -54,9 +60,16 @@ class ProjectionConfig:
         fanouts: neighbours sampled per layer for message-passing encoders; ``None`` takes full
             neighbourhoods (exact, deterministic). Sampling, when used, is seeded per batch index
             (``sha256(seed, batch)``), so a resumed run samples exactly as an uninterrupted one.
+            ``"auto"`` (default): full neighbourhoods on graphs with at most
+            :data:`AUTO_SAMPLE_MIN_EDGES` directed edges (``edge_index`` columns), else the
+            trainer's default fanouts (``10, 5`` for two layers, ``10`` per layer otherwise);
+            see :meth:`resolve`. On large graphs a full 2-hop neighbourhood of a 512-node batch
+            is most of the graph (every batch then costs a pass over it).
         train_budget, val_budget: most rows stored per task in that split (``None``: all rows).
             See :func:`select_rows` for the exact rule.
         strategy: ``split`` (encoder jvp + closed-form head, default) or ``full``.
+        device: where the forward-mode passes run (``cpu``, ``cuda``, ``cuda:N``, ``auto``);
+            the store is the same up to float rounding, so it is not part of the store's key.
     """
 
     dim: int = 200
@@ -64,10 +77,11 @@ class ProjectionConfig:
     params: str = "all"
     batch_size: int = 512
     direction_chunk: int = 20
-    fanouts: tuple[int, ...] | None = None
+    fanouts: tuple[int, ...] | str | None = "auto"
     train_budget: int | None = None
     val_budget: int | None = None
     strategy: str = "split"
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         check(self.dim >= 1, f"projection dim: must be >= 1, got {self.dim}")
@@ -76,8 +90,14 @@ class ProjectionConfig:
               f"projection direction_chunk: must be >= 1, got {self.direction_chunk}")
         check(self.strategy in STRATEGIES,
               f"projection strategy: expected one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
-        if self.fanouts is not None:
+        if isinstance(self.fanouts, str) and self.fanouts.strip() in ("auto", "full"):
+            if self.fanouts.strip() == "full":
+                object.__setattr__(self, "fanouts", None)
+            else:
+                object.__setattr__(self, "fanouts", "auto")
+        elif self.fanouts is not None:
             object.__setattr__(self, "fanouts", parse_fanouts(self.fanouts, "projection fanouts"))
+        object.__setattr__(self, "device", validate_device(self.device))
         for name in ("train_budget", "val_budget"):
             b = getattr(self, name)
             check(b is None or b >= 2, f"projection {name}: must be >= 2 or None, got {b}")
@@ -87,7 +107,29 @@ class ProjectionConfig:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["fanouts"] = list(self.fanouts) if self.fanouts is not None else None
+        if isinstance(self.fanouts, tuple):
+            d["fanouts"] = list(self.fanouts)
+        return d
+
+    def resolve(self, model: nn.Module, graph) -> "ProjectionConfig":
+        """This config with ``fanouts="auto"`` replaced by what it means for ``model`` on
+        ``graph`` (see the ``fanouts`` argument)."""
+        if self.fanouts != "auto":
+            return self
+        config = getattr(model, "config", None)
+        fanouts = None
+        if getattr(config, "uses_message_passing", True) and \
+                int(graph.edge_index.shape[1]) > AUTO_SAMPLE_MIN_EDGES:
+            from graphmtl.training.config import default_fanouts
+
+            fanouts = default_fanouts(int(getattr(config, "num_layers", 2)))
+        return replace(self, fanouts=fanouts)
+
+    def key_dict(self) -> dict:
+        """What determines a store's content: :meth:`to_dict` without ``device`` (call on a
+        resolved config)."""
+        d = self.to_dict()
+        d.pop("device")
         return d
 
     @classmethod
@@ -215,6 +257,10 @@ def project_batch(model: nn.Module, x: torch.Tensor, edge_index: torch.Tensor | 
     check(strategy in STRATEGIES, f"projection strategy: unknown {strategy!r}")
     model.eval()
     B = int(num_seeds)
+    dev = next(model.parameters()).device
+    if x.device != dev:
+        x = x.to(dev)
+        edge_index = None if edge_index is None else edge_index.to(dev)
     params = {k: v.detach() for k, v in model.named_parameters()}
     buffers = {k: v.detach() for k, v in model.named_buffers()}
     missing = [n for n in directions.names if n not in params]
@@ -232,12 +278,12 @@ def project_batch(model: nn.Module, x: torch.Tensor, edge_index: torch.Tensor | 
 
         with torch.no_grad():
             f0 = logits(primal)
-        z = torch.empty(B, f0.shape[1], d)
+        z = torch.empty(B, f0.shape[1], d, device=dev)
         for lo, hi in directions.chunks(direction_chunk):
-            tangents = directions.chunk(lo, hi)
+            tangents = {k: v.to(dev) for k, v in directions.chunk(lo, hi).items()}
             _, dout = vmap(lambda t: jvp(logits, (primal,), (t,)), out_dims=(None, 0))(tangents)
             z[:, :, lo:hi] = dout.permute(1, 2, 0)
-        return f0, z
+        return f0.cpu(), z.cpu()
 
     enc_names = [n for n in directions.names if not n.startswith("head.")]
     head_names = [n for n in directions.names if n.startswith("head.")]
@@ -263,19 +309,21 @@ def project_batch(model: nn.Module, x: torch.Tensor, edge_index: torch.Tensor | 
     with torch.no_grad():
         h = embed(enc_primal)                                   # [B, H]
         f0 = torch.addmm(b, h, W.T)                              # [B, n]
-    z = torch.zeros(B, W.shape[0], d)
+    z = torch.zeros(B, W.shape[0], d, device=dev)
     for lo, hi in directions.chunks(direction_chunk):
         if enc_names:
-            tangents = {k[len("encoder."):]: directions.block(k, lo, hi) for k in enc_names}
+            tangents = {k[len("encoder."):]: directions.block(k, lo, hi).to(dev)
+                        for k in enc_names}
             _, dh = vmap(lambda t: jvp(embed, (enc_primal,), (t,)), out_dims=(None, 0))(tangents)
             # Contract the hidden-sized tangent with the head for all tasks at once.
             z[:, :, lo:hi] += torch.einsum("kbj,tj->btk", dh, W)
         if "head.weight" in head_names:
-            PW = directions.block("head.weight", lo, hi)       # [c, n, H]
+            PW = directions.block("head.weight", lo, hi).to(dev)       # [c, n, H]
             z[:, :, lo:hi] += torch.einsum("bj,ktj->btk", h, PW)
         if "head.bias" in head_names:
-            z[:, :, lo:hi] += directions.block("head.bias", lo, hi).T  # [n, c] broadcast over B
-    return f0, z
+            # [n, c] broadcast over B
+            z[:, :, lo:hi] += directions.block("head.bias", lo, hi).to(dev).T
+    return f0.cpu(), z.cpu()
 
 
 def reverse_mode_projection(model: nn.Module, x: torch.Tensor, edge_index: torch.Tensor | None,
@@ -472,24 +520,73 @@ class GradientProjector:
         """A copy of ``model`` at ``theta0 + P w``."""
         return self.directions(model).apply(model, w)
 
+    def _working_model(self, model: nn.Module) -> nn.Module:
+        """``model`` itself on the CPU, else a copy on the configured device (this rank's GPU
+        under torchrun)."""
+        dev = dist.rank_device(resolve_device(self.config.device))
+        if next(model.parameters()).device == dev:
+            return model
+        import copy
+
+        return copy.deepcopy(model).to(dev)
+
     def project_nodes(self, model: nn.Module, graph, nodes: torch.Tensor | Sequence[int],
                       progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """``(f0 [m, n], z [m, n, d])`` for the given nodes, in memory (no store)."""
-        cfg = self.config
+        cfg = self.config.resolve(model, graph)
         dirs = self.directions(model)
+        work = self._working_model(model)
         batches = NodeBatches(model, graph, torch.as_tensor(nodes), cfg.batch_size, cfg.fanouts,
                               cfg.seed)
         f0s, zs = [], []
         for x, ei, B in _progress(batches, progress, "projecting"):
-            f0, z = project_batch(model, x, ei, B, dirs, cfg.direction_chunk, cfg.strategy)
+            f0, z = project_batch(work, x, ei, B, dirs, cfg.direction_chunk, cfg.strategy)
             f0s.append(f0)
             zs.append(z)
         return torch.cat(f0s), torch.cat(zs)
+
+    @staticmethod
+    def _check_existing(out: Path, run_key: str, resume: bool, world: int) -> tuple[bool, int]:
+        """``(finished, batches_done)`` for the store already in ``out`` (run by rank 0):
+        removes it when not resuming, refuses one with other inputs."""
+        progress_file = out / "progress.json"
+        if (out / "manifest.json").is_file() and not resume:
+            # Start over: remove this store's own files only (nothing else in the directory).
+            for f in [*out.glob("*.npy"), out / "manifest.json", progress_file]:
+                if f.name == "manifest.json" or f.name == "progress.json" or \
+                        f.name.split(".")[0] in STORE_SPLITS:
+                    f.unlink(missing_ok=True)
+            _remove_shards(out)
+        if not (out / "manifest.json").is_file():
+            return False, 0
+        old = read_json(out / "manifest.json")
+        if old.get("run_key") != run_key:
+            raise GraphMTLError(
+                f"{out}: holds a projection with different inputs or settings "
+                "(model, data, dim, seed, params, budgets); choose another output directory")
+        if old.get("complete"):
+            return True, 0
+        if old.get("shards", 1) != world:
+            raise GraphMTLError(
+                f"{out}: unfinished projection sharded over {old.get('shards', 1)} process(es), "
+                f"now {world}; resume with as many, or pass --restart")
+        done = 0
+        if resume and progress_file.is_file():
+            done = int(read_json(progress_file).get("batches_done", 0))
+        return False, done
 
     def project(self, model: nn.Module, graph, out_dir: str | os.PathLike, resume: bool = True,
                 progress: bool = True, manifest_extra: dict[str, Any] | None = None,
                 stop_after: int | None = None) -> ProjectionStore | None:
         """Project every stored row of ``graph`` at ``model`` into the store ``out_dir``.
+
+        Inside a ``torchrun`` process group of ``W`` ranks (:mod:`graphmtl.utils.distributed`)
+        rank ``r`` projects the ``r``-th contiguous share of the node batches into its own
+        shard (``out_dir/shards/<r>-of-<W>/``, resumable per rank); rank 0 writes the row
+        metadata and the manifest, and :class:`ProjectionStore` reads the shards as one store.
+        Every batch is a deterministic function of its index, so the store equals the
+        one-process store bit for bit (on the same hardware and thread count). ``out_dir`` must
+        be visible to every rank (one machine, or a shared file system).
 
         Args:
             model: trained :class:`~graphmtl.models.MultiTaskGNN` (``n`` outputs = graph tasks).
@@ -504,8 +601,9 @@ class GradientProjector:
         Returns:
             The finished :class:`~graphmtl.projection.store.ProjectionStore`.
         """
-        cfg = self.config
+        cfg = self.config.resolve(model, graph)
         out = Path(out_dir)
+        rank, world = dist.rank_world()
         check(model.num_tasks == graph.num_tasks,
               f"model has {model.num_tasks} task outputs, the data has {graph.num_tasks} tasks")
         dirs = self.directions(model)
@@ -517,66 +615,85 @@ class GradientProjector:
             "row_rule": "all rows if they fit the budget; else all positives up to half the "
                         "budget, the rest negatives, uniform per class; weight = class count / "
                         "kept count",
-            "task_names": list(graph.task_names), "config": cfg.to_dict(),
+            "task_names": list(graph.task_names), "config": cfg.key_dict(),
             "encoder": getattr(getattr(model, "config", None), "encoder", None),
             **(manifest_extra or {}),
         }
         run_key = stable_hash({k: manifest[k] for k in ("model_sha256", "data_sha256", "config",
                                                          "param_names", "task_names")}, 32)
         manifest["run_key"] = run_key
+        manifest["device"] = str(cfg.device)
+        if world > 1:
+            manifest["shards"] = world
 
         progress_file = out / "progress.json"
         done = 0
-        if (out / "manifest.json").is_file() and not resume:
-            # Start over: remove this store's own files only (nothing else in the directory).
-            for f in [*out.glob("*.npy"), out / "manifest.json", progress_file]:
-                if f.name == "manifest.json" or f.name == "progress.json" or \
-                        f.name.split(".")[0] in STORE_SPLITS:
-                    f.unlink(missing_ok=True)
-        if (out / "manifest.json").is_file():
-            old = read_json(out / "manifest.json")
-            if old.get("run_key") == run_key and old.get("complete"):
-                return ProjectionStore(out)
-            if old.get("run_key") != run_key:
-                raise GraphMTLError(
-                    f"{out}: holds a projection with different inputs or settings "
-                    "(model, data, dim, seed, params, budgets); choose another output directory")
-            if resume and progress_file.is_file():
-                done = int(read_json(progress_file).get("batches_done", 0))
+        finished, error = False, None
+        if rank == 0:
+            try:
+                finished, done = self._check_existing(out, run_key, resume, world)
+            except GraphMTLError as e:
+                error = str(e)
+        finished, error = dist.broadcast_object((finished, error))
+        if error is not None:
+            raise GraphMTLError(error)
+        if finished:
+            return ProjectionStore(out)
 
         selections = {s: select_rows(graph.y, graph.mask(s), cfg.budget(s), cfg.seed, s)
                       for s in STORE_SPLITS}
         nodes = np.unique(np.concatenate([selections[s].node for s in STORE_SPLITS]))
         pos_of = np.full(graph.num_nodes, -1, dtype=np.int64)
         pos_of[nodes] = np.arange(len(nodes))
-
-        writer = StoreWriter(out, {s: selections[s].task_ptr for s in STORE_SPLITS}, cfg.dim,
-                             manifest)
-        # Row-level metadata is fixed by the selection: (re)write it, identical on resume.
         order, row_pos = {}, {}
         for s in STORE_SPLITS:
-            sel = selections[s]
-            writer.arrays[(s, "node")][:] = sel.node
-            writer.arrays[(s, "y")][:] = sel.y
-            writer.arrays[(s, "weight")][:] = sel.weight
-            rp = pos_of[sel.node]
+            rp = pos_of[selections[s].node]
             order[s] = np.argsort(rp, kind="stable")
             row_pos[s] = rp[order[s]]
-
         batches = NodeBatches(model, graph, torch.from_numpy(nodes), cfg.batch_size, cfg.fanouts,
                               cfg.seed)
         total = len(batches)
-        done = min(done, total)
+
+        writer = None
+        if rank == 0:
+            writer = StoreWriter(out, {s: selections[s].task_ptr for s in STORE_SPLITS}, cfg.dim,
+                                 manifest, values=world == 1)
+            # Row-level metadata is fixed by the selection: (re)write it, identical on resume.
+            for s in STORE_SPLITS:
+                sel = selections[s]
+                writer.arrays[(s, "node")][:] = sel.node
+                writer.arrays[(s, "y")][:] = sel.y
+                writer.arrays[(s, "weight")][:] = sel.weight
+            writer.flush()
+        dist.barrier()
+
+        # This process's share: every batch in one process, a contiguous range per rank.
+        lo_b, hi_b = dist.shard_range(total, rank, world)
+        if world > 1:
+            shard_rows = {}
+            lo_n, hi_n = (min(b * cfg.batch_size, len(nodes)) for b in (lo_b, hi_b))
+            for s in STORE_SPLITS:
+                a, b_ = np.searchsorted(row_pos[s], [lo_n, hi_n])
+                shard_rows[s] = np.sort(order[s][a:b_])
+            target = ShardWriter(out, rank, world, shard_rows, cfg.dim, run_key)
+            progress_file = target.progress_file
+            done = target.batches_done if resume else 0
+        else:
+            target = writer
+            shard_rows = None
+        done = min(done, hi_b - lo_b)
         if done == 0:
-            atomic_write_json(progress_file, {"batches_done": 0, "num_batches": total,
+            atomic_write_json(progress_file, {"batches_done": 0, "num_batches": hi_b - lo_b,
                                               "run_key": run_key})
-        bar = _bar(total, done, progress, f"projecting d={cfg.dim}")
-        for i in range(done, total):
-            if stop_after is not None and i - done >= stop_after:
+        work = self._working_model(model)
+        bar = _bar(hi_b - lo_b, done, progress and rank == 0,
+                   f"projecting d={cfg.dim}" + (f" (rank 0 of {world})" if world > 1 else ""))
+        for i in range(lo_b + done, hi_b):
+            if stop_after is not None and i - lo_b - done >= stop_after:
                 bar.close()
                 return None
             x, ei, B = batches[i]
-            f0, z = project_batch(model, x, ei, B, dirs, cfg.direction_chunk, cfg.strategy)
+            f0, z = project_batch(work, x, ei, B, dirs, cfg.direction_chunk, cfg.strategy)
             lo, hi = batches.span(i)
             for s in STORE_SPLITS:
                 a, b_ = np.searchsorted(row_pos[s], [lo, hi])
@@ -588,14 +705,31 @@ class GradientProjector:
                 task = torch.from_numpy(sel.task[rows])
                 srt = np.argsort(rows, kind="stable")  # write in row order: sequential pages
                 rows, local, task = rows[srt], local[srt], task[srt]
-                writer.arrays[(s, "z")][rows] = z[local, task].numpy()
-                writer.arrays[(s, "f0")][rows] = f0[local, task].numpy()
-            writer.flush()
-            atomic_write_json(progress_file, {"batches_done": i + 1, "num_batches": total,
-                                              "run_key": run_key})
+                if shard_rows is not None:
+                    rows = np.searchsorted(shard_rows[s], rows)
+                target.arrays[(s, "z")][rows] = z[local, task].numpy()
+                target.arrays[(s, "f0")][rows] = f0[local, task].numpy()
+            target.flush()
+            atomic_write_json(progress_file, {"batches_done": i + 1 - lo_b,
+                                              "num_batches": hi_b - lo_b, "run_key": run_key})
             bar.update(1)
         bar.close()
-        return writer.finalize()
+        if world == 1:
+            return writer.finalize()
+        target.flush()
+        dist.barrier()
+        if rank == 0:
+            writer.finalize()
+        dist.barrier()
+        return ProjectionStore(out)
+
+
+def _remove_shards(out: Path) -> None:
+    import shutil
+
+    shards = out / SHARD_DIR
+    if shards.is_dir():
+        shutil.rmtree(shards)
 
 
 def _bar(total: int, initial: int, enabled: bool, desc: str):

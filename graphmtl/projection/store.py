@@ -35,6 +35,13 @@ each file's size and each file's sha256 (once per process per file: reading a st
 affinity estimates reads it all anyway, so the check costs one extra pass at most), so a
 truncated, damaged or edited store gives a one-line error instead of a traceback or wrong
 affinities. A store written before these digests opens with a warning and a size check only.
+
+A store written by ``W`` ranks (``torchrun``) has ``"shards": W`` in its manifest; the top level
+holds the row metadata (``task_ptr``, ``node``, ``y``, ``weight``) and the projected values live
+in ``shards/<r>-of-<W>/{split}.z.npy``, ``{split}.f0.npy`` and ``{split}.row.npy`` (int64: the
+store row of each shard row, ascending), with that rank's ``progress.json``. Reading ``z`` or
+``f0`` of a sharded store assembles the ``[R, ...]`` array in memory from the shards; the shard
+files are listed with their digests like the others.
 """
 
 from __future__ import annotations
@@ -55,15 +62,23 @@ from graphmtl.utils.io import atomic_path, atomic_write_json, read_json
 STORE_FORMAT = "graphmtl.ProjectionStore"
 STORE_VERSION = 1
 STORE_SPLITS = ("train", "val")
+SHARD_DIR = "shards"
+_VALUES = ("z", "f0")
 _ARRAYS = {"z": np.float32, "f0": np.float32, "y": np.uint8, "weight": np.float32,
            "node": np.int64}
 _FIX = "re-run `graphmtl project` with --restart (or delete the store directory) to rebuild it"
 
 
-def _store_files() -> list[str]:
-    """File names of a store's arrays, in manifest order."""
-    return [f"{split}.{name}.npy" for split in STORE_SPLITS
-            for name in ("task_ptr", *_ARRAYS)]
+def _store_files(shards: int = 1) -> list[str]:
+    """Paths (relative to the store) of its arrays, in manifest order: with ``shards > 1`` the
+    projected values are the shards' files instead of top-level ones."""
+    names = [f"{split}.{name}.npy" for split in STORE_SPLITS for name in ("task_ptr", *_ARRAYS)
+             if shards == 1 or name not in _VALUES]
+    for r in range(shards if shards > 1 else 0):
+        d = f"{SHARD_DIR}/{r}-of-{shards}"
+        names += [f"{d}/{split}.{name}.npy" for split in STORE_SPLITS
+                  for name in ("row", *_VALUES)]
+    return names
 
 
 @dataclass(frozen=True)
@@ -115,10 +130,10 @@ class ProjectionStore:
         if sealed is None or not isinstance(files, dict):
             warnings.warn(f"{self.path}: projection store written by an older graphmtl without "
                           "digests; only the array sizes are checked", stacklevel=2)
-            for name in _store_files():
+            for name in _store_files(self.num_shards):
                 _check_npy_size(self.path / name)
         else:
-            for name in _store_files():
+            for name in _store_files(self.num_shards):
                 check(name in files, f"{manifest_path}: no digest recorded for {name}; {_FIX}")
                 check_file(self.path / name, files[name], _FIX, full=verify)
         self._arrays: dict[tuple[str, str], np.ndarray] = {}
@@ -135,10 +150,18 @@ class ProjectionStore:
     def num_tasks(self) -> int:
         return len(self.manifest["task_names"])
 
+    @property
+    def num_shards(self) -> int:
+        """Ranks that wrote the store (1: the single-file layout)."""
+        return int(self.manifest.get("shards", 1))
+
     def array(self, split: str, name: str) -> np.ndarray:
-        """The whole ``{split}.{name}.npy`` array, memory-mapped read-only."""
+        """The whole ``{split}.{name}.npy`` array, memory-mapped read-only (``z`` and ``f0`` of
+        a sharded store: assembled in memory from its shards, read-only)."""
         check(split in STORE_SPLITS, f"store split: expected train or val, got {split!r}")
         key = (split, name)
+        if key not in self._arrays and name in _VALUES and self.num_shards > 1:
+            self._arrays[key] = self._assemble(split, name)
         if key not in self._arrays:
             file = self.path / f"{split}.{name}.npy"
             if not file.is_file():
@@ -148,6 +171,24 @@ class ProjectionStore:
             except (OSError, ValueError) as e:
                 raise DamagedFileError(file, f"unreadable ({e})", _FIX) from None
         return self._arrays[key]
+
+    def _assemble(self, split: str, name: str) -> np.ndarray:
+        rows = int(self.manifest["rows"][split])
+        shape = (rows, self.dim) if name == "z" else (rows,)
+        out = np.empty(shape, dtype=_ARRAYS[name])
+        seen = 0
+        for r in range(self.num_shards):
+            d = shard_dir(self.path, r, self.num_shards)
+            files = [d / f"{split}.row.npy", d / f"{split}.{name}.npy"]
+            missing = [f for f in files if not f.is_file()]
+            if missing:
+                raise DamagedFileError(missing[0], "missing from the projection store", _FIX)
+            idx = np.load(files[0], mmap_mode="r")
+            out[idx] = np.load(files[1], mmap_mode="r")
+            seen += len(idx)
+        check(seen == rows, f"{self.path}: shards hold {seen} {split} rows, the manifest {rows}")
+        out.flags.writeable = False
+        return out
 
     def task_ptr(self, split: str) -> np.ndarray:
         """int64 ``[n + 1]`` row offsets of each task in ``split``."""
@@ -171,11 +212,13 @@ class StoreWriter:
         manifest: extra manifest entries (seed, parameter set, digests, budgets, task names...).
 
     The arrays are created as ``.npy`` memmaps (so a resumed run reopens them in place);
-    :meth:`finalize` flushes them and marks the manifest complete, atomically.
+    :meth:`finalize` flushes them and marks the manifest complete, atomically. With
+    ``values=False`` (a sharded store) only the row metadata is created here; the ranks write
+    ``z`` and ``f0`` through :class:`ShardWriter`.
     """
 
     def __init__(self, path: str | os.PathLike, task_ptr: dict[str, np.ndarray], dim: int,
-                 manifest: dict[str, Any]):
+                 manifest: dict[str, Any], values: bool = True):
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self.manifest = {"format": STORE_FORMAT, "version": STORE_VERSION, "dim": int(dim),
@@ -188,23 +231,11 @@ class StoreWriter:
             with atomic_path(self.path / f"{split}.task_ptr.npy") as tmp:
                 np.save(tmp, np.asarray(task_ptr[split], np.int64))
             for name, dtype in _ARRAYS.items():
+                if name in _VALUES and not values:
+                    continue
                 shape = (rows, dim) if name == "z" else (rows,)
-                file = self.path / f"{split}.{name}.npy"
-                if file.is_file():
-                    try:
-                        arr = np.load(file, mmap_mode="r+")
-                    except (OSError, ValueError) as e:
-                        raise DamagedFileError(file, f"unreadable array of an unfinished store "
-                                                     f"({e})", _FIX) from None
-                    check(arr.shape == shape and arr.dtype == dtype,
-                          f"{file}: existing array has the wrong shape for this store; {_FIX}")
-                else:
-                    # Created under a temporary name and renamed, so a killed run never leaves
-                    # a half-created array behind (the memmap follows the rename).
-                    with atomic_path(file) as tmp:
-                        arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
-                        arr.flush()
-                self.arrays[(split, name)] = arr
+                self.arrays[(split, name)] = _open_array(self.path / f"{split}.{name}.npy",
+                                                         dtype, shape)
         self._write_manifest()
 
     def flush(self) -> None:
@@ -214,7 +245,9 @@ class StoreWriter:
     def finalize(self) -> ProjectionStore:
         """Flush, record every array's size and sha256, and mark the manifest complete."""
         self.flush()
-        self.manifest["files"] = {name: file_record(self.path / name) for name in _store_files()}
+        shards = int(self.manifest.get("shards", 1))
+        self.manifest["files"] = {name: file_record(self.path / name)
+                                  for name in _store_files(shards)}
         self.manifest["complete"] = True
         self._write_manifest()
         return ProjectionStore(self.path, verify=False)  # the digests were just taken
@@ -243,3 +276,68 @@ def _check_npy_size(file: Path) -> None:
     if size != expected:
         raise DamagedFileError(file, f"truncated or overwritten ({size} bytes, expected "
                                      f"{expected})", _FIX)
+
+
+def shard_dir(path: str | os.PathLike, rank: int, world: int) -> Path:
+    """Directory of rank ``rank``'s shard of a store written by ``world`` ranks."""
+    return Path(path) / SHARD_DIR / f"{rank}-of-{world}"
+
+
+def _open_array(file: Path, dtype, shape: tuple[int, ...]) -> np.ndarray:
+    """A ``.npy`` memmap, reopened in place when it exists with this shape (resume), else
+    created under a temporary name and renamed, so a killed run never leaves a half-created
+    array behind (the memmap follows the rename)."""
+    if file.is_file():
+        try:
+            arr = np.load(file, mmap_mode="r+")
+        except (OSError, ValueError) as e:
+            raise DamagedFileError(file, f"unreadable array of an unfinished store ({e})",
+                                   _FIX) from None
+        check(arr.shape == shape and arr.dtype == dtype,
+              f"{file}: existing array has the wrong shape for this store; {_FIX}")
+        return arr
+    with atomic_path(file) as tmp:
+        arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+        arr.flush()
+    return arr
+
+
+class ShardWriter:
+    """One rank's share of a sharded store's ``z`` and ``f0`` (see the module docstring).
+
+    Args:
+        path: store directory.
+        rank, world: this rank and the number of ranks.
+        rows: ``{split: int64 [R_r]}`` the store rows this rank writes, ascending; its arrays
+            hold them in that order (``arrays[(split, name)][i]`` is store row ``rows[split][i]``).
+        dim: projection dimension ``d``.
+        run_key: the store's key, recorded in this shard's ``progress.json``.
+    """
+
+    def __init__(self, path: str | os.PathLike, rank: int, world: int,
+                 rows: dict[str, np.ndarray], dim: int, run_key: str):
+        self.path = shard_dir(path, rank, world)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.run_key = run_key
+        self.progress_file = self.path / "progress.json"
+        self.arrays: dict[tuple[str, str], np.ndarray] = {}
+        for split in STORE_SPLITS:
+            r = np.asarray(rows[split], dtype=np.int64)
+            with atomic_path(self.path / f"{split}.row.npy") as tmp:
+                np.save(tmp, r)
+            self.arrays[(split, "z")] = _open_array(self.path / f"{split}.z.npy", np.float32,
+                                                    (len(r), dim))
+            self.arrays[(split, "f0")] = _open_array(self.path / f"{split}.f0.npy", np.float32,
+                                                     (len(r),))
+
+    @property
+    def batches_done(self) -> int:
+        """Batches this rank recorded as written (0 without a matching progress file)."""
+        if not self.progress_file.is_file():
+            return 0
+        p = read_json(self.progress_file)
+        return int(p.get("batches_done", 0)) if p.get("run_key") == self.run_key else 0
+
+    def flush(self) -> None:
+        for arr in self.arrays.values():
+            arr.flush()

@@ -7,6 +7,8 @@
 
 from graphmtl.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from graphmtl.training.config import METRICS, TrainConfig
+from graphmtl.training.inference import (NodeOutputs, embed, full_graph_bytes,
+                                         layerwise_embeddings, node_outputs, streaming_metrics)
 from graphmtl.training.loader import (graph_digest, inference_loader, make_loader,
                                       node_inputs)
 from graphmtl.training.loss import masked_bce, per_task_bce
@@ -16,8 +18,10 @@ from graphmtl.training.trainer import (TrainResult, Trainer, evaluate, predict_l
                                        warm_start)
 
 __all__ = [
-    "Checkpoint", "METRICS", "TaskMetrics", "TrainConfig", "TrainResult", "Trainer",
-    "average_precision_scores", "compute_metrics", "evaluate", "f1_scores", "graph_digest",
-    "inference_loader", "load_checkpoint", "make_loader", "masked_bce", "node_inputs",
-    "per_task_bce", "predict_logits", "roc_auc_scores", "save_checkpoint", "warm_start",
+    "Checkpoint", "METRICS", "NodeOutputs", "TaskMetrics", "TrainConfig", "TrainResult", "Trainer",
+    "average_precision_scores", "compute_metrics", "embed", "evaluate", "f1_scores",
+    "full_graph_bytes", "graph_digest", "inference_loader", "layerwise_embeddings",
+    "load_checkpoint", "make_loader", "masked_bce", "node_inputs", "node_outputs",
+    "per_task_bce", "predict_logits", "roc_auc_scores", "save_checkpoint",
+    "streaming_metrics", "warm_start",
 ]

@@ -148,8 +148,8 @@ def save_checkpoint(path: str | os.PathLike, model: MultiTaskGNN, *, task_names:
         "train_config": None if train_config is None else train_config.to_dict(),
         "task_names": list(task_names), "in_channels": int(model.in_channels),
         "data_hash": str(data_hash), "epoch": int(epoch), "metrics": dict(metrics or {}),
-        "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
-        "optimizer": optimizer_state, "trainer_state": trainer_state,
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "optimizer": _to_cpu(optimizer_state), "trainer_state": trainer_state,
         "task_digests": dict(task_digests or {}),
     }
     obj["sha256"] = content_digest(obj)
@@ -157,6 +157,17 @@ def save_checkpoint(path: str | os.PathLike, model: MultiTaskGNN, *, task_names:
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
     return path
+
+
+def _to_cpu(obj: Any) -> Any:
+    """Tensors of a nested dict / list on the CPU (an optimizer state trained on a GPU)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
 
 
 def load_checkpoint(path: str | os.PathLike | Checkpoint) -> Checkpoint:

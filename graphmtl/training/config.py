@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 from graphmtl.errors import check
 from graphmtl.utils.config import config_from_dict, parse_fanouts, replace_checked
+from graphmtl.utils.device import validate_device
 
 METRICS = ("roc_auc", "f1", "ap", "loss")
 """Model-selection metrics: mean over the selected tasks on the validation split. ``loss`` (mean
@@ -37,6 +38,13 @@ class TrainConfig:
             is fastest on 2 cores and keeps runs deterministic).
         eval_batch_size: seed nodes per inference minibatch.
         num_threads: ``torch.set_num_threads`` during ``fit`` (``None``: leave as is).
+        device: where training and evaluation run: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``
+            (checked when ``fit`` starts). The returned model is on the CPU either way.
+        eval_fanouts: sampled evaluation (neighbours per layer) for the validation during
+            ``fit``; ``None`` (default): exact full neighbourhoods (see
+            :mod:`graphmtl.training.inference`).
+        eval_method: how full neighbourhoods are evaluated: ``auto`` (one full-graph pass on
+            small graphs, layer-wise otherwise), ``full_graph`` or ``layerwise``.
     """
 
     epochs: int = 100
@@ -51,9 +59,19 @@ class TrainConfig:
     num_workers: int = 0
     eval_batch_size: int = 4096
     num_threads: int | None = None
+    device: str = "cpu"
+    eval_fanouts: tuple[int, ...] | None = None
+    eval_method: str = "auto"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fanouts", parse_fanouts(self.fanouts, "train fanouts"))
+        if self.eval_fanouts is not None:
+            object.__setattr__(self, "eval_fanouts",
+                               parse_fanouts(self.eval_fanouts, "train eval_fanouts"))
+        object.__setattr__(self, "device", validate_device(self.device))
+        check(self.eval_method in ("auto", "full_graph", "layerwise"),
+              f"train eval_method: unknown {self.eval_method!r} (choose from auto, full_graph, "
+              "layerwise)")
         check(self.epochs >= 1, f"train epochs: must be >= 1, got {self.epochs}")
         check(self.lr > 0, f"train lr: must be > 0, got {self.lr}")
         check(self.weight_decay >= 0, f"train weight_decay: must be >= 0, got {self.weight_decay}")
@@ -76,6 +94,7 @@ class TrainConfig:
         """Plain JSON types only (``fanouts`` as a list), for checkpoints and results."""
         d = asdict(self)
         d["fanouts"] = list(self.fanouts)
+        d["eval_fanouts"] = None if self.eval_fanouts is None else list(self.eval_fanouts)
         return d
 
     @classmethod
@@ -86,6 +105,11 @@ class TrainConfig:
     def replace(self, **changes: Any) -> "TrainConfig":
         """A copy with some fields changed (validated again; an unknown field is an error)."""
         return replace_checked(self, "train config", **changes)
+
+
+def default_fanouts(num_layers: int) -> tuple[int, ...]:
+    """The trainer's default neighbour sampling: ``10, 5`` for two layers, else 10 per layer."""
+    return (10, 5) if num_layers == 2 else (10,) * num_layers
 
 
 def resolve_fanouts(fanouts: Sequence[int], num_layers: int) -> list[int]:

@@ -86,6 +86,20 @@ class TaskMetrics:
                            self.loss[idx], self.num_pos[idx], self.num_neg[idx],
                            {n: r for n, r in self.undefined.items() if n in set(names)})
 
+    @classmethod
+    def concat(cls, parts: Sequence["TaskMetrics"]) -> "TaskMetrics":
+        """Join the metrics of disjoint task sets of one split, in the given order."""
+        check(len(parts) > 0, "metrics: nothing to join")
+        split = parts[0].split
+        check(all(p.split == split for p in parts), "metrics: cannot join different splits")
+        cat = lambda name: np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
+        undefined: dict[str, str] = {}
+        for p in parts:
+            undefined.update(p.undefined)
+        return cls(task_names=[n for p in parts for n in p.task_names], split=split,
+                   f1=cat("f1"), roc_auc=cat("roc_auc"), ap=cat("ap"), loss=cat("loss"),
+                   num_pos=cat("num_pos"), num_neg=cat("num_neg"), undefined=undefined)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: macro averages, per-task rows (NaN written as null), undefined tasks."""
         def num(v: float) -> float | None:

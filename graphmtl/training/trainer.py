@@ -9,6 +9,19 @@ is re-seeded from ``(seed, e)``, so the shuffling order, the neighbour samples a
 masks of an epoch depend only on ``(seed, e)``. Resuming from the checkpoint written after epoch
 ``e`` therefore continues exactly like the uninterrupted run. The caller's global RNG state is
 restored when ``fit`` returns.
+
+Memory: validation never runs the whole graph at once on large graphs (layer-wise inference
+and per-task-block metrics, :mod:`graphmtl.training.inference`), and ``last.pt`` is written
+after every epoch's training, before its validation starts (a run killed during validation
+resumes by validating that epoch again).
+
+Distributed: inside a ``torchrun`` process group (:mod:`graphmtl.utils.distributed`) every
+epoch's seed order is drawn as in one process, each global batch of ``batch_size`` seeds is
+split over the ranks, and the model is wrapped in ``DistributedDataParallel`` with each rank's
+loss scaled so that the averaged gradient is the one-process gradient of the whole batch. With
+full neighbourhoods (``fanouts`` all ``-1``) and no dropout the result equals the one-process
+run up to float rounding; with sampling (or dropout) the ranks draw their own samples, so the
+runs agree in distribution only. Rank 0 validates and writes the checkpoints.
 """
 
 from __future__ import annotations
@@ -28,17 +41,25 @@ from graphmtl.models import ModelConfig, MultiTaskGNN
 from graphmtl.training.checkpoint import (Checkpoint, load_checkpoint, save_checkpoint,
                                           task_digests)
 from graphmtl.training.config import TrainConfig, resolve_fanouts
-from graphmtl.training.loader import (graph_digest, hop_counts, inference_loader, make_loader,
-                                      node_inputs)
+from graphmtl.training.inference import (evaluate, node_outputs, predict_logits,
+                                         streaming_metrics)
+from graphmtl.training.loader import (FeatureBatch, FeatureLoader, graph_digest, hop_counts,
+                                      make_loader, node_inputs)
 from graphmtl.training.loss import masked_bce
-from graphmtl.training.metrics import TaskMetrics, compute_metrics
+from graphmtl.training.metrics import TaskMetrics
+from graphmtl.utils import distributed as dist
+from graphmtl.utils.device import resolve_device
 from graphmtl.utils.text import preview
+
+__all__ = ["BEST_NAME", "LAST_NAME", "TrainResult", "Trainer", "evaluate", "predict_logits",
+           "warm_start"]
 
 BEST_NAME = "model.pt"   # best weights (what later stages load)
 LAST_NAME = "last.pt"    # last epoch + optimizer + bookkeeping (what --resume loads)
 
 # Fields of TrainConfig that may change between an interrupted run and its resumption.
-_RESUME_FREE = {"epochs", "num_workers", "eval_batch_size", "num_threads"}
+_RESUME_FREE = {"epochs", "num_workers", "eval_batch_size", "num_threads", "device",
+                "eval_method"}
 
 
 @dataclass
@@ -68,65 +89,6 @@ class TrainResult:
     timings: dict[str, float] = field(default_factory=dict)
     stopped_early: bool = False
     checkpoint_path: Path | None = None
-
-
-# ---------------------------------------------------------------------- inference
-@torch.no_grad()
-def predict_logits(model: MultiTaskGNN, graph: MultiTaskGraph,
-                   nodes: torch.Tensor | Sequence[int] | None = None, *,
-                   fanouts: Sequence[int] | None = None, batch_size: int = 4096) -> torch.Tensor:
-    """Eval-mode logits ``[M, n]`` of ``nodes`` (``None``: all nodes, ``M = N``).
-
-    Definition (what the projection engine reproduces): with ``fanouts=None`` (default), full
-    neighbourhoods — the logits are ``model(x, graph.edge_index)[nodes]``, one full-graph pass
-    in eval mode, with ``x = node_inputs(graph, model.config)`` (``graph.x``, or the SIGN hop
-    features). For SAGE / GAT / GIN, a :func:`~graphmtl.training.loader.inference_loader` batch
-    with all neighbours (``fanouts=[-1] * num_layers``) gives the same logits up to float
-    rounding; GCN differs there, because a sampled subgraph changes its degree normalisation.
-    ``sign`` rows are computed in batches of ``batch_size`` (row-independent in eval mode).
-
-    With ``fanouts`` given, each batch of :func:`inference_loader` (consecutive ``batch_size``
-    seeds, neighbours sampled from torch's global generator) gives
-    ``model(batch.x, batch.edge_index)[:batch.batch_size]``.
-    """
-    x = node_inputs(graph, model.config)
-    check(model.in_channels == x.shape[1],
-          f"model expects {model.in_channels} input features but the data gives {x.shape[1]}")
-    if nodes is not None:
-        nodes = torch.as_tensor(nodes, dtype=torch.long)
-    was_training = model.training
-    model.eval()
-    try:
-        if model.config.uses_message_passing and fanouts is None:
-            out = model(x, graph.edge_index)
-            return out if nodes is None else out[nodes]
-        loader = inference_loader(graph, model.config, nodes, batch_size, fanouts)
-        out = [model(b.x, b.edge_index)[:b.batch_size] for b in loader]
-    finally:
-        model.train(was_training)
-    return torch.cat(out) if out else torch.empty(0, model.num_tasks)
-
-
-def evaluate(model: MultiTaskGNN, graph: MultiTaskGraph,
-             tasks: str | Sequence[int | str] | None = None, split: str = "test", *,
-             batch_size: int = 4096, with_ap: bool = True) -> TaskMetrics:
-    """Metrics of ``model`` on ``split`` for ``tasks`` (the graph tasks matching its outputs).
-
-    Args:
-        model: a model with one output per selected task.
-        graph: the data.
-        tasks: the graph tasks the model's outputs stand for, in order (``None``: all tasks).
-        split: ``train``, ``val`` or ``test``.
-    """
-    idx = graph.task_index(tasks)
-    check(model.num_tasks == len(idx),
-          f"model has {model.num_tasks} outputs but {len(idx)} tasks are selected "
-          "(pass tasks= the model's task names)")
-    mask = graph.mask(split)[:, idx]
-    nodes = mask.any(1).nonzero().flatten()
-    logits = predict_logits(model, graph, nodes, batch_size=batch_size)
-    return compute_metrics(logits, graph.y[nodes][:, idx], mask[nodes],
-                           [graph.task_names[i] for i in idx], split, with_ap=with_ap)
 
 
 # ---------------------------------------------------------------------- trainer
@@ -182,14 +144,17 @@ class Trainer:
             init_from: a checkpoint (path or loaded) to warm start from: the encoder and, for
                 every selected task, its head row (matched by task name) are copied. It must have
                 the same architecture, the same graph (``data_hash``) and every selected task.
-            out_dir: if given, ``last.pt`` is written after every epoch and ``model.pt`` (the best
-                weights) at the end.
+            out_dir: if given, ``last.pt`` is written after every epoch (before its validation)
+                and ``model.pt`` (the best weights) at the end.
             resume: continue from ``out_dir/last.pt`` if it exists (same data, tasks and
                 settings; ``epochs`` may grow).
-            progress: show a tqdm bar over epochs.
+            progress: show a tqdm bar over the training batches (epoch, seeds/s, loss, last
+                validation metric).
         """
         t_start = time.perf_counter()
         mc, tc = self.model_config, self.train_config
+        device = dist.rank_device(resolve_device(tc.device))
+        rank, world = dist.rank_world()
         idx = graph.task_index(tasks)
         names = [graph.task_names[i] for i in idx]
         out_dir = None if out_dir is None else Path(out_dir)
@@ -204,8 +169,10 @@ class Trainer:
             val_nodes = val_mask.any(1).nonzero().flatten()
             pairs_per_epoch = int(train_mask.sum())
             fanouts = list(tc.fanouts) if mc.uses_message_passing else None
-            loader = make_loader(graph, seeds, fanouts, tc.batch_size, shuffle=True, x=x,
+            loader = make_loader(graph, seeds, fanouts, tc.batch_size, shuffle=world == 1, x=x,
                                  num_workers=tc.num_workers)
+            batches = _RankBatches(loader, len(seeds), tc.batch_size, train_f[seeds], rank,
+                                   world) if world > 1 else None
             data_hash = graph_digest(graph)
             digests = task_digests(graph, idx)  # labels + splits: checked by later consumers
             # Layer trimming skips the outer hops' nodes in later layers: same seed outputs for
@@ -217,34 +184,76 @@ class Trainer:
             model = MultiTaskGNN(x.shape[1], len(idx), mc)
             if init_from is not None:
                 warm_start(model, load_checkpoint(init_from), names, data_hash)
+            model.to(device)
+            step_model = _SeedLogits(model)
+            if world > 1:
+                from torch.nn.parallel import DistributedDataParallel
+
+                step_model = DistributedDataParallel(
+                    step_model, device_ids=[device.index] if device.type == "cuda" else None)
             optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr,
                                          weight_decay=tc.weight_decay)
             state: dict[str, Any] = {"epoch": 0, "history": [], "best_metric": None,
                                      "best_epoch": 0, "best_state": None, "bad_evals": 0,
-                                     "stopped_early": False, "train_s": 0.0, "eval_s": 0.0}
+                                     "stopped_early": False, "train_s": 0.0, "eval_s": 0.0,
+                                     "pending_eval": False}
             last_path = None if out_dir is None else out_dir / LAST_NAME
             if resume and last_path is not None and last_path.is_file():
                 state = self._restore(last_path, model, optimizer, names, data_hash, digests)
             setup_s = time.perf_counter() - t_start
+            writer = rank == 0
 
-            def validate() -> tuple[TaskMetrics, float]:
-                logits = predict_logits(model, graph, val_nodes, batch_size=tc.eval_batch_size)
-                m = compute_metrics(logits, y[val_nodes], val_mask[val_nodes], names, "val",
-                                    with_ap=tc.metric == "ap")
-                return m, m.macro(tc.metric)
+            def save_last() -> None:
+                if last_path is not None and writer:
+                    save_checkpoint(last_path, model, task_names=names, data_hash=data_hash,
+                                    task_digests=digests, train_config=tc, epoch=state["epoch"],
+                                    optimizer_state=optimizer.state_dict(), trainer_state=state)
 
-            bar = _progress(range(state["epoch"], tc.epochs), progress, initial=state["epoch"],
-                            total=tc.epochs)
-            for epoch in bar:
+            def validate(epoch: int, with_ap: bool) -> TaskMetrics | None:
+                """Rank 0's validation metrics (``None`` on the other ranks)."""
+                if not writer:
+                    return None
+                out = node_outputs(model, graph, val_nodes, fanouts=tc.eval_fanouts,
+                                   batch_size=tc.eval_batch_size, method=tc.eval_method,
+                                   device=device, seed=_epoch_seed(tc.seed, epoch) + 1,
+                                   progress=progress)
+                return streaming_metrics(out, y[val_nodes], val_mask[val_nodes], names, "val",
+                                         with_ap=with_ap)
+
+            def run_validation() -> None:
+                t1 = time.perf_counter()
+                m = validate(state["epoch"], tc.metric == "ap")
+                value = dist.broadcast_object(None if m is None else m.macro(tc.metric))
+                state["history"][-1][f"val_{tc.metric}"] = value
+                if _better(value, state["best_metric"], tc.higher_is_better):
+                    state.update(best_metric=value, best_epoch=state["epoch"], bad_evals=0,
+                                 best_state={k: v.detach().cpu().clone()
+                                             for k, v in model.state_dict().items()})
+                else:
+                    state["bad_evals"] += 1
+                    if tc.patience and state["bad_evals"] >= tc.patience:
+                        state["stopped_early"] = True
+                state["pending_eval"] = False
+                state["eval_s"] += time.perf_counter() - t1
+
+            if state.get("pending_eval"):   # killed during the validation of the last epoch
+                run_validation()
+                save_last()
+            per_epoch = len(batches) if batches is not None else len(loader)
+            bar = _progress(progress and writer,
+                            total=per_epoch * (tc.epochs - state["epoch"]))
+            for epoch in range(state["epoch"], tc.epochs):
                 if state["stopped_early"]:
                     break
                 t0 = time.perf_counter()
                 torch.manual_seed(_epoch_seed(tc.seed, epoch))
                 model.train()
-                loss_sum = torch.zeros(())
-                for batch in loader:
+                loss_sum = torch.zeros((), device=device)
+                done_seeds = 0
+                epoch_batches = batches.epoch() if batches is not None else \
+                    ((b, b.n_id[:b.batch_size], None) for b in loader)
+                for batch, ids, scale in epoch_batches:
                     bs = batch.batch_size
-                    ids = batch.n_id[:bs]
                     kw = {}
                     if trim:
                         counts = hop_counts(batch.edge_index, batch.x.shape[0], bs,
@@ -252,38 +261,41 @@ class Trainer:
                         if counts is not None:
                             kw = {"num_sampled_nodes_per_hop": counts[0],
                                   "num_sampled_edges_per_hop": counts[1]}
+                    ei = None if batch.edge_index is None else batch.edge_index.to(device)
                     # The head only on the seeds: the other sampled nodes carry no loss.
-                    logits = model.head(model.encoder(batch.x, batch.edge_index, **kw)[:bs])
-                    mask = train_f[ids]
-                    loss = masked_bce(logits, y_f[ids], mask)
+                    logits = step_model(batch.x.to(device), ei, bs, **kw)
+                    mask = train_f[ids].to(device)
+                    loss = masked_bce(logits, y_f[ids].to(device), mask)
+                    if scale is not None:   # rank share of the global batch's mean loss
+                        loss = loss * scale
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
-                    loss_sum += loss.detach() * mask.sum()   # no .item(): no sync per batch
+                    # no .item(): no sync per batch
+                    loss_sum += (loss / scale if scale else loss).detach() * mask.sum()
+                    done_seeds += int(bs) * world
+                    if bar is not None:
+                        bar.update(1)
+                        if bar.n % 10 == 0 or bar.n == bar.total:
+                            el = time.perf_counter() - t0
+                            bar.set_postfix_str(f"epoch {epoch + 1}/{tc.epochs}, "
+                                                f"{done_seeds / max(el, 1e-9):.0f} seeds/s"
+                                                + _last_val(state, tc.metric), refresh=False)
+                dist.all_reduce_sum(loss_sum)
                 record = {"epoch": epoch + 1, "train_loss": float(loss_sum) / pairs_per_epoch}
                 state["train_s"] += time.perf_counter() - t0
-                if (epoch + 1) % tc.eval_every == 0 or epoch + 1 == tc.epochs:
-                    t1 = time.perf_counter()
-                    _, value = validate()
-                    record[f"val_{tc.metric}"] = value
-                    if _better(value, state["best_metric"], tc.higher_is_better):
-                        state.update(best_metric=value, best_epoch=epoch + 1, bad_evals=0,
-                                     best_state={k: v.detach().clone()
-                                                 for k, v in model.state_dict().items()})
-                    else:
-                        state["bad_evals"] += 1
-                        if tc.patience and state["bad_evals"] >= tc.patience:
-                            state["stopped_early"] = True
-                    state["eval_s"] += time.perf_counter() - t1
                 state["history"].append(record)
                 state["epoch"] = epoch + 1
-                if hasattr(bar, "set_postfix"):
-                    bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k != "epoch"})
-                if last_path is not None:
-                    save_checkpoint(last_path, model, task_names=names, data_hash=data_hash,
-                                    task_digests=digests, train_config=tc, epoch=epoch + 1,
-                                    optimizer_state=optimizer.state_dict(), trainer_state=state)
-            if hasattr(bar, "close"):
+                evaluate_now = (epoch + 1) % tc.eval_every == 0 or epoch + 1 == tc.epochs
+                state["pending_eval"] = evaluate_now
+                save_last()   # before validation: a validation that fails loses no training
+                if evaluate_now:
+                    if bar is not None:
+                        bar.set_postfix_str(f"epoch {epoch + 1}/{tc.epochs}, validating",
+                                            refresh=True)
+                    run_validation()
+                    save_last()
+            if bar is not None:
                 bar.close()
 
             if state["best_state"] is None:   # no evaluation was ever defined: keep the last
@@ -292,18 +304,20 @@ class Trainer:
                 model.load_state_dict(state["best_state"])
             model.eval()
             t1 = time.perf_counter()
-            val_metrics = compute_metrics(
-                predict_logits(model, graph, val_nodes, batch_size=tc.eval_batch_size),
-                y[val_nodes], val_mask[val_nodes], names, "val")
+            val_metrics = dist.broadcast_object(validate(state["epoch"], True))
             state["eval_s"] += time.perf_counter() - t1
+            model.cpu()
         timings = self._timings(state, setup_s, len(seeds), pairs_per_epoch, t_start)
         ckpt_path = None
         if out_dir is not None:
-            ckpt_path = save_checkpoint(
-                out_dir / BEST_NAME, model, task_names=names, data_hash=data_hash,
-                task_digests=digests, train_config=tc, epoch=state["best_epoch"],
-                metrics={"val": val_metrics.to_dict()["macro"], "best_epoch": state["best_epoch"],
-                         "epochs_run": state["epoch"]})
+            ckpt_path = out_dir / BEST_NAME
+            if writer:
+                save_checkpoint(
+                    ckpt_path, model, task_names=names, data_hash=data_hash,
+                    task_digests=digests, train_config=tc, epoch=state["best_epoch"],
+                    metrics={"val": val_metrics.to_dict()["macro"],
+                             "best_epoch": state["best_epoch"], "epochs_run": state["epoch"]})
+            dist.barrier()
         return TrainResult(model=model, task_names=names, task_index=idx,
                            history=state["history"], best_epoch=state["best_epoch"],
                            val_metrics=val_metrics, timings=timings,
@@ -376,9 +390,89 @@ def warm_start(model: MultiTaskGNN, ckpt: Checkpoint, task_names: Sequence[str],
         model.head.bias.copy_(ckpt.model.head.bias[rows])
 
 
-def _progress(it, enabled: bool, **kw):
+class _SeedLogits(torch.nn.Module):
+    """``head(encoder(x, edge_index)[:batch_size])``: the training step's forward, one module so
+    that ``DistributedDataParallel`` can wrap it."""
+
+    def __init__(self, model: MultiTaskGNN):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor | None, batch_size: int,
+                **kw) -> torch.Tensor:
+        return self.model.head(self.model.encoder(x, edge_index, **kw)[:batch_size])
+
+
+class _RankBatches:
+    """This rank's share of every global batch of an epoch (distributed training).
+
+    The seed order is drawn exactly as the one-process loader's shuffling draws it (a
+    ``torch.Generator`` seeded from torch's global generator, then ``randperm``), so global
+    batch ``j`` holds the same seeds as in one process; rank ``r`` takes the contiguous part
+    ``r`` of ``world`` of it and its loss is scaled by ``world * own pairs / batch pairs``
+    (``DistributedDataParallel`` averages gradients over ranks). A rank whose part is empty
+    runs the batch's first seed with scale 0, so every rank takes part in every step.
+
+    Args:
+        loader: an unshuffled loader over the seeds (its ``collate_fn`` builds subgraphs).
+        num_seeds, batch_size: as in one process.
+        pairs: float ``[num_seeds]`` labelled training pairs per seed.
+    """
+
+    def __init__(self, loader, num_seeds: int, batch_size: int, pairs: torch.Tensor, rank: int,
+                 world: int):
+        self.loader, self.n, self.bs = loader, num_seeds, batch_size
+        self.pairs = pairs.sum(1) if pairs.dim() == 2 else pairs
+        self.rank, self.world = rank, world
+
+    def __len__(self) -> int:
+        return -(-self.n // self.bs)
+
+    def order(self) -> torch.Tensor:
+        """The one-process shuffling order, drawn from torch's global generator: ``randperm``
+        for row batches (:class:`~graphmtl.training.loader.FeatureLoader`), else as a shuffling
+        ``DataLoader`` draws it (tested against the loader: ``tests/test_distributed.py``)."""
+        if isinstance(self.loader, FeatureLoader):
+            return torch.randperm(self.n)
+        # A DataLoader iterator draws its workers' base seed first, then the sampler its own.
+        torch.empty((), dtype=torch.int64).random_()
+        seed = int(torch.empty((), dtype=torch.int64).random_().item())
+        return torch.randperm(self.n, generator=torch.Generator().manual_seed(seed))
+
+    def _collate(self, part: torch.Tensor):
+        if isinstance(self.loader, FeatureLoader):
+            ids = self.loader.nodes[part]
+            return FeatureBatch(x=self.loader.x[ids], n_id=ids, batch_size=len(ids))
+        from torch_geometric.data import Data
+
+        out = self.loader.collate_fn(part)
+        return out if isinstance(out, Data) else self.loader.filter_fn(out)
+
+    def epoch(self):
+        perm = self.order()
+        for j in range(len(self)):
+            glob = perm[j * self.bs:(j + 1) * self.bs]
+            lo, hi = dist.shard_range(len(glob), self.rank, self.world)
+            part = glob[lo:hi]
+            total = float(self.pairs[glob].sum())
+            own = float(self.pairs[part].sum())
+            if len(part) == 0:
+                part, own = glob[:1], 0.0
+            out = self._collate(part)
+            ids = out.n_id[:out.batch_size]
+            yield out, ids, self.world * own / max(total, 1.0)
+
+
+def _last_val(state: dict, metric: str) -> str:
+    for rec in reversed(state["history"]):
+        if f"val_{metric}" in rec:
+            return f", val {metric} {rec[f'val_{metric}']:.4f}"
+    return ""
+
+
+def _progress(enabled: bool, total: int):
     if not enabled:
-        return it
+        return None
     from tqdm.auto import tqdm
 
-    return tqdm(it, desc="train", unit="epoch", dynamic_ncols=True, leave=False, **kw)
+    return tqdm(total=total, desc="train", unit="batch", dynamic_ncols=True, leave=False)
