@@ -61,7 +61,7 @@ from graphmtl.training import TrainConfig, Trainer, evaluate, layerwise_embeddin
 RESULTS = ROOT / "experiments" / "results"
 ORKUT = "synthetic:preset=orkut500"
 YOUTUBE = "snap:youtube,k=100"
-MODEL = ModelConfig()                     # SAGE, hidden 128, 2 layers: the CLI default
+MODEL = ModelConfig(encoder="sage", hidden=128)   # message passing: what the scale stresses
 PROJ = dict(dim=100, train_budget=2000, val_budget=1000)   # the pipeline's projection
 AFFINITY = dict(num_subsets=1000, subset_size=5, standardize=True)
 
@@ -182,18 +182,18 @@ def section_youtube(args) -> dict:
 
         A = est["full"].affinity_
         iu = np.triu_indices(len(A), 1)
-        k_auto = int(TaskClustering(n_clusters="auto").fit(A).n_clusters_)
+        k_auto = int(TaskClustering(k="auto").fit(A).k_)
         ks = sorted({k_auto, 5, 10})
-        ref = {k: TaskClustering(n_clusters=k).fit(A).labels_ for k in ks}
+        ref = {k: TaskClustering(k=k).fit(A).labels_ for k in ks}
         out["affinity"] = {"estimator": AFFINITY, "k_full_auto": k_auto, "against_full": {}}
         for name in ("sampled", "full, subset seed 1"):
             B = est[name].affinity_
             out["affinity"]["against_full"][name] = {
                 "pearson": float(pearsonr(A[iu], B[iu])[0]),
                 "spearman": float(spearmanr(A[iu], B[iu])[0]),
-                "k_auto": int(TaskClustering(n_clusters="auto").fit(B).n_clusters_),
+                "k_auto": int(TaskClustering(k="auto").fit(B).k_),
                 "ari_groups": {str(k): float(adjusted_rand_score(
-                    ref[k], TaskClustering(n_clusters=k).fit(B).labels_)) for k in ks}}
+                    ref[k], TaskClustering(k=k).fit(B).labels_)) for k in ks}}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
@@ -308,8 +308,8 @@ def section_orkut(args) -> dict:
     with Stage(st, "Grad-TAG affinity, 1000 subsets of 5 (500 tasks)"):
         est = GradTAGEstimator(**AFFINITY).fit_rows(train, val)
     with Stage(st, "clustering, k auto (500 tasks)"):
-        clu = TaskClustering(n_clusters="auto").fit(est.affinity_)
-    out["clustering"] = {"k": int(clu.n_clusters_), "solver": clu.solver_}
+        clu = TaskClustering(k="auto").fit(est.affinity_)
+    out["clustering"] = {"k": int(clu.k_), "solver": clu.solver_}
     epochs = 10
     val_s = st["validation (layer-wise + streaming metrics, no AP)"]["seconds"]
     whole = (epochs * (out["training"]["epoch_train_s_extrapolated"] + val_s)

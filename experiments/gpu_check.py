@@ -195,7 +195,7 @@ def stages(spec: str, device: str, proj_batches: int, epochs_goal: int, dim: int
     est = _timed(st, "affinity: subsets of 5, subset solver on the device",
                  lambda: est.fit_rows(train, val, _config=config), cuda)
     _timed(st, "clustering: k auto, low-rank SDP on the device",
-           lambda: TaskClustering(n_clusters="auto", device=device).fit(est.affinity_), cuda)
+           lambda: TaskClustering(k="auto", device=device).fit(est.affinity_), cuda)
     epoch_s = res.timings["train_s"] + res.timings["eval_s"] / 2
     whole = (epochs_goal * epoch_s + proj_s
              + st["affinity: subsets of 5, subset solver on the device"]["seconds"]

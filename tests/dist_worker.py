@@ -30,7 +30,7 @@ def main(out: Path) -> None:
     graph = planted_graph(N=240)
     # 1. Data-parallel training; full neighbourhoods and no dropout draw no random numbers,
     #    so the ranks' gradients add up to the one-process gradient exactly (up to rounding).
-    mc = ModelConfig(hidden=8, dropout=0.0)
+    mc = ModelConfig(encoder="sage", hidden=8, dropout=0.0)
     tc = TrainConfig(epochs=3, batch_size=48, fanouts=(-1, -1), patience=0, num_threads=1,
                      eval_batch_size=128)
     trained = Trainer(mc, tc).fit(graph, out_dir=out / "train", progress=False)

@@ -25,7 +25,7 @@ def graph():
 def _model(graph, layers=2):
     torch.manual_seed(0)
     return MultiTaskGNN(graph.num_features, graph.num_tasks,
-                        ModelConfig(hidden=8, num_layers=layers)).eval()
+                        ModelConfig(encoder="sage", hidden=8, num_layers=layers)).eval()
 
 
 def test_projection_fanouts_auto_rule(graph, monkeypatch, tmp_path):

@@ -49,7 +49,7 @@ def test_torchrun_two_ranks_equal_one_process(tmp_path):
     assert [h["epoch"] for h in two["history"]] == [1, 2, 3]
     for a, b in zip(one["history"], two["history"]):
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-5)
-        assert b["val_roc_auc"] == pytest.approx(a["val_roc_auc"], abs=1e-5)
+        assert b["val_ap"] == pytest.approx(a["val_ap"], abs=1e-5)
     for k, v in one["state"].items():
         torch.testing.assert_close(two["state"][k], v, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(two["val_loss"], one["val_loss"], atol=1e-5, rtol=1e-4)
@@ -129,7 +129,7 @@ def test_sharded_store_missing_shard_is_one_line_error(tmp_path):
 
     graph = planted_graph(N=80)
     torch.manual_seed(0)
-    model = MultiTaskGNN(graph.num_features, graph.num_tasks, ModelConfig(hidden=4))
+    model = MultiTaskGNN(graph.num_features, graph.num_tasks, ModelConfig(encoder="sage", hidden=4))
     store = GradientProjector(ProjectionConfig(dim=3, batch_size=16, fanouts=(2, 2))).project(
         model, graph, tmp_path / "s", progress=False)
     want = {(s, a): np.array(store.array(s, a)) for s in ("train", "val") for a in ("z", "f0")}
@@ -144,8 +144,14 @@ def test_sharded_store_missing_shard_is_one_line_error(tmp_path):
                 np.save(d / f"{split}.{a}.npy", want[(split, a)][part])
         for a in ("z", "f0"):
             (tmp_path / "s" / f"{split}.{a}.npy").unlink()
+    # ... and record the new layout with its digests, as a sharded run's rank 0 does.
+    from graphmtl.projection.store import _store_files
+    from graphmtl.utils.integrity import file_record, seal
+
     m = read_json(tmp_path / "s" / "manifest.json")
-    atomic_write_json(tmp_path / "s" / "manifest.json", {**m, "shards": 2})
+    m = {**m, "shards": 2, "files": {f: file_record(tmp_path / "s" / f) for f in _store_files(2)}}
+    m.pop("sha256", None)
+    atomic_write_json(tmp_path / "s" / "manifest.json", seal(m))
     sharded = ProjectionStore(tmp_path / "s")
     assert sharded.num_shards == 2
     for (s, a), v in want.items():

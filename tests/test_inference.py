@@ -124,13 +124,13 @@ def test_evaluate_layerwise_matches_full_graph(graph):
 
 
 def test_trainer_layerwise_validation_equals_full_graph(graph):
-    mc = ModelConfig(hidden=8)
+    mc = ModelConfig(encoder="sage", hidden=8)
     a = Trainer(mc, TrainConfig(epochs=2, **FAST)).fit(graph, progress=False)
     b = Trainer(mc, TrainConfig(epochs=2, eval_method="layerwise", **FAST)).fit(graph,
                                                                                 progress=False)
     assert [h["epoch"] for h in a.history] == [h["epoch"] for h in b.history]
     for ha, hb in zip(a.history, b.history):
-        assert hb["val_roc_auc"] == pytest.approx(ha["val_roc_auc"], abs=1e-6)
+        assert hb["val_ap"] == pytest.approx(ha["val_ap"], abs=1e-6)
     np.testing.assert_allclose(b.val_metrics.loss, a.val_metrics.loss, rtol=1e-5)
 
 
@@ -139,7 +139,7 @@ def test_checkpoint_written_before_validation(graph, tmp_path, monkeypatch):
     validates it and continues exactly like the uninterrupted run."""
     from graphmtl.training import trainer as trainer_mod
 
-    mc, tc = ModelConfig(hidden=8), TrainConfig(epochs=3, patience=0, **FAST)
+    mc, tc = ModelConfig(encoder="sage", hidden=8), TrainConfig(epochs=3, patience=0, **FAST)
     full = Trainer(mc, tc).fit(graph, out_dir=tmp_path / "a", progress=False)
 
     def boom(*a, **k):
@@ -158,7 +158,7 @@ def test_checkpoint_written_before_validation(graph, tmp_path, monkeypatch):
 
 
 def test_sampled_validation_is_seeded(graph):
-    mc = ModelConfig(hidden=8)
+    mc = ModelConfig(encoder="sage", hidden=8)
     tc = TrainConfig(epochs=2, eval_fanouts=(3, 2), **FAST)
     a = Trainer(mc, tc).fit(graph, progress=False)
     b = Trainer(mc, tc).fit(graph, progress=False)
@@ -184,4 +184,4 @@ def test_device_resolution():
         assert "\n" not in str(e.value)
         tc = TrainConfig(epochs=1, device="cuda", **FAST)      # checked when fit starts
         with pytest.raises(GraphMTLError, match="CUDA"):
-            Trainer(ModelConfig(hidden=8), tc).fit(planted_graph(N=60), progress=False)
+            Trainer(ModelConfig(encoder="sage", hidden=8), tc).fit(planted_graph(N=60), progress=False)

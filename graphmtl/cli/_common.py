@@ -121,6 +121,12 @@ def parse_size(text: str, flag: str = "--size") -> int | tuple[int, int]:
         raise GraphMTLError(f"{flag}: expected an integer or MIN-MAX, got {text!r}") from None
 
 
+def parse_projection_fanouts(text: str, flag: str = "--fanouts") -> tuple[int, ...] | str:
+    """Projection fanouts: ``auto``, ``full`` (exact neighbourhoods) or integers like ``10,5``."""
+    t = text.strip()
+    return t if t in ("auto", "full") else parse_fanouts(t, flag)
+
+
 def parse_fanouts(text: str, flag: str = "--fanouts") -> tuple[int, ...]:
     """``10,5`` -> ``(10, 5)`` (the one fanout parser every config uses)."""
     from graphmtl.utils.config import parse_fanouts as parse

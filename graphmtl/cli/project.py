@@ -7,7 +7,7 @@ from pathlib import Path
 
 from graphmtl.cli._common import (add_command, argtype, build_config, cleanup_on_failure,
                                   config_options, flag_names, load_checkpoint, load_data,
-                                  parse_fanouts)
+                                  parse_projection_fanouts)
 from graphmtl.errors import GraphMTLError, check
 
 HELP = "projected per-(node, task) gradients of a trained model (Grad-TAG)"
@@ -28,7 +28,7 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, type=Path, help="store directory")
     proj = p.add_argument_group("projection (ProjectionConfig)")
     config_options(proj, ProjectionConfig, "projection", choices={"strategy": STRATEGIES},
-                   types={"fanouts": argtype(_fanouts, "fanouts")},
+                   types={"fanouts": argtype(parse_projection_fanouts, "fanouts")},
                    helps={"train_budget": "most rows stored per task in the train split "
                                           "(default: --budget, else this)",
                           "val_budget": "most rows stored per task in the val split "
@@ -47,17 +47,12 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _fanouts(text: str) -> tuple[int, ...] | str:
-    t = text.strip()
-    return t if t in ("auto", "full") else parse_fanouts(t, "--fanouts")
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from graphmtl.projection import GradientProjector, ProjectionConfig, select_parameters
     from graphmtl.training import graph_digest, node_inputs
-    from graphmtl.utils.distributed import init_from_env
+    from graphmtl.utils.distributed import init_from_env, rank_world
     from graphmtl.utils.io import file_digest
 
     # Settings first (no data needed), then the checkpoint and data against them, then work.

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from graphmtl.cli._common import (MODEL_FLAGS, TRAIN_FLAGS, add_command, argtype, build_config,
                                   cleanup_on_failure, config_options, config_values,
-                                  default_fanouts, load_data, parse_k, read_json_file)
+                                  default_fanouts, load_data, parse_k, parse_projection_fanouts,
+                                  read_json_file)
 from graphmtl.errors import check
 
 HELP = "affinities -> groups -> one model per group, judged against random groups"
@@ -60,8 +61,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    flags={"dim": "--dim", "train_budget": "--train-budget",
                           "val_budget": "--val-budget"},
                    choices={"strategy": STRATEGIES},
-                   helps={"fanouts": "neighbours sampled per layer, e.g. 10,5 (default: full "
-                                     "neighbourhoods: exact and deterministic)"})
+                   types={"fanouts": argtype(lambda t: parse_projection_fanouts(
+                       t, "--projection-fanouts"), "fanouts")},
+                   helps={"fanouts": "neighbours per layer, e.g. 10,5; full (exact); auto: full "
+                                     "up to 4M directed edges, else the training default 10,5"})
     proj.add_argument("--budget", type=int, default=None,
                       help="sets both --train-budget and --val-budget")
     config_options(p.add_argument_group("task affinity (AffinityConfig)"), d.affinity,

@@ -162,7 +162,7 @@ class PipelineConfig:
                   f"{list(self.train.fanouts)} for model.num_layers (--layers) = {layers} "
                   "message-passing layers (give one per layer)")
             pf = self.projection.fanouts
-            check(pf is None or len(pf) == layers,
+            check(not isinstance(pf, tuple) or len(pf) == layers,
                   f"projection.fanouts (--projection-fanouts): {len(pf or ())} values for "
                   f"model.num_layers (--layers) = {layers} (give one per layer)")
 
