@@ -101,7 +101,8 @@ def score_subsets(val: SplitRows, M: np.ndarray, W: torch.Tensor, workers: int |
 
 
 def score_subsets_network(model, directions, graph, M: np.ndarray, W: torch.Tensor,
-                          chunk: int = 32) -> tuple[np.ndarray, np.ndarray]:
+                          chunk: int = 32, device: str = "cpu"
+                          ) -> tuple[np.ndarray, np.ndarray]:
     """Validation AP and BCE of every task of every subset under the real network at
     ``θ0 + P ŵ_k``, all subsets as one batched computation.
 
@@ -115,6 +116,7 @@ def score_subsets_network(model, directions, graph, M: np.ndarray, W: torch.Tens
         W: ``[m, d]`` the subset solutions.
         chunk: subsets evaluated at once (memory: ``chunk`` copies of the projected
             parameters and ``chunk × N_val × n`` logits).
+        device: where the network runs.
 
     Returns:
         ``(ap, bce)``, float64 ``[m, n]`` each, NaN where the task is not in the subset (AP also
@@ -126,22 +128,26 @@ def score_subsets_network(model, directions, graph, M: np.ndarray, W: torch.Tens
     """
     from torch.func import functional_call, vmap
 
+    import copy
+
     from graphmtl.training import node_inputs
     from graphmtl.training.metrics import average_precision_columns
+    from graphmtl.utils.device import resolve_device
 
+    dev = resolve_device(device)
     M = np.asarray(M, dtype=bool)
     m, n = M.shape
-    model = model.eval()
-    x = node_inputs(graph, model.config)
-    val_mask = graph.val_mask
+    model = copy.deepcopy(model).eval().to(dev)
+    x = node_inputs(graph, model.config).to(dev)
+    val_mask = graph.val_mask.to(dev)
     nodes = val_mask.any(1).nonzero().flatten()
-    P = directions.matrix(torch.float32)                                  # [p, d]
+    P = directions.matrix(torch.float32).to(dev)                          # [p, d]
     names = directions.names
     sizes = [int(np.prod(directions.shapes[k])) for k in names]
     base = {k: v.detach() for k, v in model.named_parameters()}
     buffers = {k: v.detach() for k, v in model.named_buffers()}
     if model.config.uses_message_passing:
-        args = (x, graph.edge_index)
+        args = (x, graph.edge_index.to(dev))
     else:   # row-independent: only the validation nodes' rows are needed
         args = (x[nodes],)
 
@@ -149,14 +155,14 @@ def score_subsets_network(model, directions, graph, M: np.ndarray, W: torch.Tens
         out = functional_call(model, ({**base, **params}, buffers), args)
         return out[nodes] if model.config.uses_message_passing else out
 
-    y = graph.y[nodes].double()
+    y = graph.y.to(dev)[nodes].double()
     vm = val_mask[nodes]
     ap = np.full((m, n), np.nan)
     bce = np.full((m, n), np.nan)
     with torch.no_grad():
         for lo in range(0, m, chunk):
             hi = min(m, lo + chunk)
-            delta = W[lo:hi].to(torch.float32) @ P.T                       # [B, p]
+            delta = W[lo:hi].to(dev, torch.float32) @ P.T                  # [B, p]
             stacked = {}
             for name, part in zip(names, delta.split(sizes, dim=1)):
                 stacked[name] = base[name] + part.view(hi - lo, *directions.shapes[name])
@@ -164,12 +170,12 @@ def score_subsets_network(model, directions, graph, M: np.ndarray, W: torch.Tens
             B = hi - lo
             cols = u.permute(1, 0, 2).reshape(len(nodes), B * n)
             lab = y.repeat(1, B)
-            msk = vm.repeat(1, B) & torch.from_numpy(M[lo:hi].reshape(-1))[None, :]
-            ap[lo:hi] = average_precision_columns(cols, lab, msk).reshape(B, n).numpy()
+            msk = vm.repeat(1, B) & torch.from_numpy(M[lo:hi].reshape(-1)).to(dev)[None, :]
+            ap[lo:hi] = average_precision_columns(cols, lab, msk).reshape(B, n).cpu().numpy()
             per = (torch.nn.functional.softplus(cols) - lab * cols) * msk
             count = msk.sum(0)
             bce[lo:hi] = torch.where(count > 0, per.sum(0) / count.clamp_min(1),
-                                     torch.nan).reshape(B, n).numpy()
+                                     torch.nan).reshape(B, n).cpu().numpy()
     ap[~M] = np.nan
     bce[~M] = np.nan
     return ap, bce
@@ -244,11 +250,12 @@ class GradTAGEstimator:
                  lam_relative: bool = True, standardize: bool = False, balance: bool = False,
                  seed: int = 0, tol: float = 1e-8, max_newton: int = 30,
                  workers: int | None = None, mode: str = "offset", C: float = 1e-2,
-                 score: str = "ap"):
+                 score: str = "ap", device: str = "cpu"):
         check(mode in MODES, f"Grad-TAG mode: expected one of {', '.join(MODES)}, got {mode!r}")
         check(C > 0, f"Grad-TAG C: must be > 0, got {C}")
         check(score in ("ap", "bce"), f"Grad-TAG score: expected ap or bce, got {score!r}")
         self.mode = mode
+        self.device = device
         self.C = C
         self.score = score
         self.num_subsets = num_subsets
@@ -268,11 +275,12 @@ class GradTAGEstimator:
         return {k: getattr(self, k) for k in (
             "num_subsets", "subset_size", "pairwise", "num_pairs", "lam", "lam_relative",
             "standardize", "balance", "seed", "tol", "max_newton", "workers", "mode", "C",
-            "score")}
+            "score", "device")}
 
     def solver_config(self) -> SolverConfig:
         return SolverConfig(lam=self.lam, lam_relative=self.lam_relative, tol=self.tol,
-                            max_newton=self.max_newton, workers=self.workers)
+                            max_newton=self.max_newton, workers=self.workers,
+                            device=self.device)
 
     def make_subsets(self, n: int) -> np.ndarray:
         """The membership matrix ``fit`` uses for ``n`` tasks when not given subsets."""
@@ -336,8 +344,8 @@ class GradTAGEstimator:
         mean_w = float((M.astype(np.float64) @ w_task).mean())
         lam = 1.0 / (self.C * max(mean_w, 1e-12))
         fit = BatchedSubsetSolver(SolverConfig(lam=lam, lam_relative=False, tol=self.tol,
-                                               max_newton=self.max_newton,
-                                               workers=self.workers)).fit(rows, M, names)
+                                               max_newton=self.max_newton, workers=self.workers,
+                                               device=self.device)).fit(rows, M, names)
         timings["solve_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         ckpt = load_checkpoint(checkpoint)
@@ -349,7 +357,8 @@ class GradTAGEstimator:
             k: v for k, v in store.manifest["config"].items()
             if k in ProjectionConfig.__dataclass_fields__})).directions(ckpt.model)
         sub = graph if list(graph.task_names) == list(names) else graph.select_tasks(names)
-        ap, bce = score_subsets_network(ckpt.model, dirs, sub, M, fit.weights[:, :-1])
+        ap, bce = score_subsets_network(ckpt.model, dirs, sub, M, fit.weights[:, :-1].cpu(),
+                                        device=self.device)
         timings["score_s"] = time.perf_counter() - t0
         self._finish(names, M, -bce if self.score == "bce" else ap, np.full(M.shape, np.nan),
                      fit, timings)

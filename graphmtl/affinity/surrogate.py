@@ -98,10 +98,12 @@ def surrogate_inputs(graph, hops: int, input_dim: int | None, seed: int = 0) -> 
 class _Stack:
     """The stacked weights of ``B`` surrogates with ``s`` outputs each (one per subset task)."""
 
-    def __init__(self, B: int, D: int, h: int, s: int, gen: torch.Generator):
+    def __init__(self, B: int, D: int, h: int, s: int, gen: torch.Generator,
+                 device: torch.device | str = "cpu"):
         def uniform(*shape, fan_in):                 # nn.Linear's default initialisation
             bound = 1 / np.sqrt(fan_in)
-            return ((torch.rand(*shape, generator=gen) * 2 - 1) * bound).requires_grad_()
+            w = (torch.rand(*shape, generator=gen) * 2 - 1) * bound
+            return w.to(device).requires_grad_()
 
         self.W1, self.b1 = uniform(B, D, h, fan_in=D), uniform(B, 1, h, fan_in=D)
         self.W2, self.b2 = uniform(B, h, s, fan_in=h), uniform(B, 1, s, fan_in=h)
@@ -124,6 +126,9 @@ class SurrogateAffinityEstimator:
         standardize: z-score each task's scores across its subsets before averaging.
         seed: seed of the subsets, the PCA, the initial weights and the row batches.
         config: the surrogate models (:class:`SurrogateConfig`).
+        device: where the surrogates train (``cpu``, ``cuda``, ``cuda:N``, ``auto``); the random
+            draws stay on the CPU, so the result does not depend on the device beyond float
+            rounding.
 
     Attributes (after ``fit``): ``subsets_`` bool ``[m, n]``; ``scores_`` ``[m, n]`` validation
     AP of each task under its subset's surrogate (NaN outside the subset or without validation
@@ -133,7 +138,7 @@ class SurrogateAffinityEstimator:
 
     def __init__(self, num_subsets: int = 1000, subset_size: int = 5, *,
                  standardize: bool = True, seed: int = 0,
-                 config: SurrogateConfig | None = None):
+                 config: SurrogateConfig | None = None, device: str = "cpu"):
         check(num_subsets >= 1, f"surrogate num_subsets: must be >= 1, got {num_subsets}")
         check(subset_size >= 2, f"surrogate subset_size: must be >= 2, got {subset_size}")
         self.num_subsets = num_subsets
@@ -141,18 +146,22 @@ class SurrogateAffinityEstimator:
         self.standardize = standardize
         self.seed = seed
         self.config = config or SurrogateConfig()
+        self.device = device
 
     def fit(self, graph, subsets=None) -> "SurrogateAffinityEstimator":
         """Estimate from ``graph`` (a :class:`~graphmtl.data.MultiTaskGraph`); ``subsets``:
         optional bool ``[m, n]`` or lists of task names / positions (equal sizes not needed)."""
+        from graphmtl.utils.device import resolve_device
+
         cfg = self.config
+        device = resolve_device(self.device)
         timings: dict[str, float] = {}
         n = graph.num_tasks
         check(n >= 2, f"surrogate affinity: needs at least 2 tasks, got {n}")
         t0 = time.perf_counter()
         M = (sample_subsets(n, self.num_subsets, min(self.subset_size, n), seed=self.seed)
              if subsets is None else as_membership(subsets, graph.task_names))
-        X = surrogate_inputs(graph, cfg.hops, cfg.input_dim, self.seed)
+        X = surrogate_inputs(graph, cfg.hops, cfg.input_dim, self.seed).to(device)
         timings["features_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -165,7 +174,7 @@ class SurrogateAffinityEstimator:
         for lo in range(0, M.shape[0], cfg.chunk):
             block = M[lo:lo + cfg.chunk]
             scores[lo:lo + cfg.chunk] = self._fit_chunk(graph, X, block, train_rows, val_rows,
-                                                        gen)
+                                                        gen, device)
         timings["train_s"] = time.perf_counter() - t0
 
         scored = M & np.isfinite(scores)
@@ -179,7 +188,8 @@ class SurrogateAffinityEstimator:
         self.task_names_ = list(graph.task_names)
         return self
 
-    def _fit_chunk(self, graph, X, block: np.ndarray, train_rows, val_rows, gen) -> np.ndarray:
+    def _fit_chunk(self, graph, X, block: np.ndarray, train_rows, val_rows, gen,
+                   device: torch.device) -> np.ndarray:
         """Train the surrogates of ``block`` (bool ``[B, n]``); return their ``[B, n]`` scores."""
         cfg = self.config
         B, n = block.shape
@@ -191,10 +201,11 @@ class SurrogateAffinityEstimator:
             members = np.flatnonzero(row)
             idx[b, :len(members)] = members
             valid[b, :len(members)] = True
-        idx_t, valid_t = torch.from_numpy(idx), torch.from_numpy(valid)
-        stack = _Stack(B, X.shape[1], cfg.hidden, s, gen)
+        idx_t, valid_t = torch.from_numpy(idx).to(device), torch.from_numpy(valid).to(device)
+        stack = _Stack(B, X.shape[1], cfg.hidden, s, gen, device)
         opt = torch.optim.Adam(stack.params(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        y, train_mask, val_mask = graph.y, graph.train_mask, graph.val_mask
+        y, train_mask, val_mask = (t.to(device) for t in (graph.y, graph.train_mask,
+                                                          graph.val_mask))
 
         def columns(rows: torch.Tensor, mask: torch.Tensor):
             """Labels and masks ``[B, R, s]`` of ``rows`` for every subset's tasks."""
@@ -202,6 +213,7 @@ class SurrogateAffinityEstimator:
             m = mask[rows][:, idx_t].permute(1, 0, 2) & valid_t[:, None, :]
             return lab, m
 
+        val_rows = val_rows.to(device)
         Xv = X[val_rows]
         yv, mv = columns(val_rows, val_mask)
         best = np.full((B, s), np.nan)
@@ -213,7 +225,7 @@ class SurrogateAffinityEstimator:
             ap = average_precision_columns(u.permute(1, 0, 2).reshape(len(val_rows), -1),
                                            yv.permute(1, 0, 2).reshape(len(val_rows), -1),
                                            mv.permute(1, 0, 2).reshape(len(val_rows), -1))
-            ap = ap.reshape(B, s).numpy()
+            ap = ap.reshape(B, s).cpu().numpy()
             with np.errstate(invalid="ignore"):
                 mean = np.nanmean(np.where(valid, ap, np.nan), axis=1)
             better = np.isfinite(mean) & (mean > best_mean)
@@ -223,7 +235,7 @@ class SurrogateAffinityEstimator:
         for step in range(cfg.steps):
             pick = torch.randint(len(train_rows), (min(cfg.batch_size, len(train_rows)),),
                                  generator=gen)
-            rows = train_rows[pick]
+            rows = train_rows[pick].to(device)
             lab, m = columns(rows, train_mask)
             u = stack.logits(X[rows])
             mf = m.to(u.dtype)

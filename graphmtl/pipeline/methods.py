@@ -78,7 +78,8 @@ def _surrogate(inp: MethodInputs, cfg: AffinityConfig, work: Path) -> AffinityEs
 
     est = SurrogateAffinityEstimator(
         **_subset_args(SurrogateAffinityEstimator, cfg, inp.graph.num_tasks),
-        standardize=cfg.standardize, seed=cfg.seed).fit(inp.graph)
+        standardize=cfg.standardize, seed=cfg.seed,
+        device=inp.config.train.device).fit(inp.graph)
     return AffinityEstimate(est.affinity_, {"subsets": est.subsets_, "scores": est.scores_},
                             {"subsets": int(est.subsets_.shape[0]),
                              "subset_size": int(est.subsets_.sum(1).max()),
@@ -92,7 +93,7 @@ def _gradtag(inp: MethodInputs, cfg: AffinityConfig, work: Path) -> AffinityEsti
 
     est = GradTAGEstimator(**_subset_args(GradTAGEstimator, cfg, inp.graph.num_tasks),
                            mode=cfg.mode, lam=cfg.lam, standardize=cfg.standardize,
-                           seed=cfg.seed)
+                           seed=cfg.seed, device=inp.config.train.device)
     est.fit(ProjectionStore(inp.store), checkpoint=inp.base_checkpoint, graph=inp.graph)
     return AffinityEstimate(est.affinity_, {"subsets": est.subsets_, "scores": est.scores_},
                             {"subsets": int(est.subsets_.shape[0]),

@@ -238,10 +238,12 @@ def _affinity(ctx: RunContext, d: Path) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- clustering
-def _cluster(A: np.ndarray, k: int | str, solver: str, names: list[str]) -> dict[str, Any]:
+def _cluster(A: np.ndarray, k: int | str, solver: str, names: list[str],
+             device: str | None = None) -> dict[str, Any]:
     from graphmtl.clustering import TaskClustering
 
-    tcl = TaskClustering(k=k, solver=solver).fit(A)
+    tcl = TaskClustering(k=k, solver=solver,
+                         device=None if device in (None, "cpu") else device).fit(A)
     sizes = np.bincount(tcl.labels_)
     if tcl.k_ >= 3 and (sizes.min() == 1 or sizes.max() > len(names) / 2):
         warnings.warn(f"degenerate groups: sizes {sorted(sizes.tolist(), reverse=True)} for "
@@ -258,7 +260,8 @@ def _cluster(A: np.ndarray, k: int | str, solver: str, names: list[str]) -> dict
 def _clustering(ctx: RunContext, d: Path) -> dict[str, Any]:
     A = np.load(ctx.file("affinity", "affinity"))
     with Stopwatch() as sw:
-        out = _cluster(A, ctx.config.k, ctx.config.cluster_solver, ctx.graph.task_names)
+        out = _cluster(A, ctx.config.k, ctx.config.cluster_solver, ctx.graph.task_names,
+                       ctx.config.train.device)
     atomic_write_json(d / "groups.json", out)
     return {"k": out["k"], "sizes": sorted(np.bincount(out["labels"]).tolist(), reverse=True),
             **sw.to_dict()}
@@ -287,7 +290,7 @@ def _pairwise(ctx: RunContext, d: Path) -> dict[str, Any]:
             graph, M, results=d / "pair_scores.jsonl").result_
         A = symmetrize(pairwise_affinity(M, scores.scores, relative=True))
         out = _cluster(A, ctx.records["clustering"].outputs["k"], cfg.cluster_solver,
-                       graph.task_names)
+                       graph.task_names, cfg.train.device)
     with atomic_path(d / "affinity.npy") as tmp:
         np.save(tmp, A)
     atomic_write_json(d / "groups.json", out)

@@ -291,7 +291,7 @@ def average_precision_columns(scores: torch.Tensor, labels: torch.Tensor, mask: 
     s = scores.double().masked_fill(~m, float("-inf"))
     order = s.argsort(dim=0, descending=True, stable=True)
     ys = y.gather(0, order)
-    rank = torch.arange(1, s.shape[0] + 1, dtype=torch.float64)[:, None]
+    rank = torch.arange(1, s.shape[0] + 1, dtype=torch.float64, device=s.device)[:, None]
     precision = ys.cumsum(0) / rank
     n_pos = ys.sum(0)
     ap = (precision * ys).sum(0) / n_pos.clamp_min(1)

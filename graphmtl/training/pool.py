@@ -243,8 +243,12 @@ class SubsetTrainingPool:
                 os.fsync(handle.fileno())
             bar.update(1)
 
+        # One GPU serialises the models anyway, and CUDA cannot be used in forked children of
+        # a process that has touched it: on a GPU the models train in this process.
+        in_process = (self.workers == 1 or len(todo) == 1
+                      or str(self.train_config.device) != "cpu")
         try:
-            if self.workers == 1 or len(todo) == 1:
+            if in_process:
                 before = torch.get_num_threads()
                 _init_worker(*init_args)
                 try:
