@@ -179,3 +179,33 @@ def test_benchmark_seed_and_summary(tmp_path):
         bench.run_seed(graph, {ALL_TASKS: planted})
     with pytest.raises(GraphMTLError, match="one group id per task"):
         bench.run_seed(graph, {"short": [0, 1]})
+
+
+def test_cli_compare_judges_groupings_against_random(tmp_path, capsys):
+    from graphmtl.cli import main
+
+    graph = _graph()
+    graph.save(tmp_path / "g.npz")
+    (tmp_path / "mine.json").write_text(json.dumps(
+        {"task_names": graph.task_names, "labels": [0, 0, 0, 1, 1, 1]}))
+    (tmp_path / "theirs.json").write_text(json.dumps(
+        {"groups": {"a": ["t0", "t3"], "b": ["t1", "t4"], "c": ["t2", "t5"]}}))
+    out = tmp_path / "cmp"
+    argv = ["compare", "--data", str(tmp_path / "g.npz"), "--groups",
+            f"mine={tmp_path / 'mine.json'}", f"theirs={tmp_path / 'theirs.json'}",
+            "--seeds", "2", "--draws", "2", "--workers", "1", "--epochs", "3", "--hidden", "8",
+            "--no-progress", "--out", str(out)]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "| mine | 2 |" in text and "| theirs | 3 |" in text
+    assert "mine: " in text and "random groups of the same sizes" in text
+    res = json.loads((out / "comparison.json").read_text())["result"]
+    assert res["seeds"] == [0, 1] and res["draws"] == 2
+    # bad input: one line, nothing left behind
+    (tmp_path / "bad.json").write_text(json.dumps({"task_names": ["t0"], "labels": [0]}))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(argv[:3] + ["--groups", f"bad={tmp_path / 'bad.json'}", "--out",
+                            str(tmp_path / "new")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "task 't1' of --data has no group" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
