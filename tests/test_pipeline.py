@@ -148,3 +148,25 @@ def test_cli_run_bad_k_is_one_line_error(capsys, tmp_path):
     assert cli_main(["run", "--k", "three", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["graphmtl: error: --k: expected a positive integer or 'auto', got 'three'"]
+
+
+def test_plan_warns_up_front_with_the_flag_that_shrinks_a_stage():
+    import torch
+
+    from graphmtl.pipeline.plan import plan_run, plan_warnings
+
+    class Big:   # 500 tasks on 400k nodes, 2 % of nodes labelled for training per task
+        num_tasks, num_nodes, num_features = 500, 400_000, 64
+        train_mask = torch.zeros(100, 500, dtype=torch.bool)
+        train_mask[:2] = True
+
+    cfg = PipelineConfig(compare=CompareConfig(pairwise_pairs="all"))
+    est = {e.stage: e for e in plan_run(cfg, Big)}
+    assert est["pairwise"].models == 500 * 499 // 2 + 500
+    warnings = plan_warnings(cfg, Big)
+    assert any(w.startswith("stage pairwise: about") and "--pairwise-pairs N" in w
+               for w in warnings)
+    assert any(w.startswith("stage groups:") and "--seeds" in w for w in warnings)
+    small = plan_warnings(tiny_config(), type("Tiny", (Big,), {"num_tasks": 6,
+                                                                "num_nodes": 400}))
+    assert small == []

@@ -529,6 +529,10 @@ def run_pipeline(config: PipelineConfig, run_dir: str | Path, *, quiet: bool = F
                                               lambda d, s=stage: s.run(ctx, d))
             if stage.name == "data":
                 config.validate_against(ctx.graph)   # also when the data stage was reused
+                from graphmtl.pipeline.plan import plan_warnings
+
+                for message in plan_warnings(config, ctx.graph):
+                    warnings.warn(message, RuntimeWarning, stacklevel=2)
             ran = stage.name in run.executed
             ctx.log(f"{stage.describe(ctx)}: "
                     + (f"ran ({time.perf_counter() - t0:.1f} s)" if ran else "reused"))

@@ -1,0 +1,126 @@
+"""What a run will cost, said before it starts.
+
+:func:`plan_run` estimates, from the data's size and the settings, how many models each stage
+trains and roughly how long that takes on this machine, and how much memory the largest arrays
+need. :func:`run_pipeline` prints the plan's warnings before the first costly stage, each naming
+the flag that changes it, so that a large graph never starts an unaffordable stage silently
+(e.g. all pairs of 500 tasks, or ten thousand control models).
+
+The time model is deliberately simple and stated: one training epoch costs ``seeds x
+ms_per_seed`` where ``ms_per_seed`` is a measured throughput per CPU core of the encoder (SIGN
+about 70k seed nodes per second and core, message-passing encoders about 15k), times the number
+of epochs (early stopping usually halves it; the estimate keeps the bound). Models run
+``compare.workers`` at a time. It is an order of magnitude, not a promise.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from graphmtl.pipeline.config import PipelineConfig
+
+#: Training throughput per CPU core, seed nodes per second (measured on this project's 2-core
+#: machine on YouTube-100: SIGN 70k, SAGE 17.6k seed nodes/s, one thread).
+SEEDS_PER_SECOND = {"sign": 70_000.0, "sage": 17_000.0, "gcn": 17_000.0, "gat": 8_000.0,
+                    "gin": 17_000.0}
+#: A stage above this many estimated seconds gets a warning.
+WARN_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class StageEstimate:
+    """One stage's estimated cost.
+
+    Attributes:
+        stage: the stage name.
+        models: models it trains (0 for none).
+        seconds: estimated wall time.
+        memory_bytes: estimated peak of its largest arrays.
+        flag: the ``graphmtl run`` flag(s) that shrink it.
+    """
+
+    stage: str
+    models: int
+    seconds: float
+    memory_bytes: float
+    flag: str
+
+    def warning(self, cores: int, memory: float) -> str | None:
+        """A one-line warning when the estimate exceeds an hour or the machine's memory."""
+        too_long = self.seconds > WARN_SECONDS
+        too_big = memory > 0 and self.memory_bytes > 0.8 * memory
+        if not (too_long or too_big):
+            return None
+        what = []
+        if too_long:
+            what.append(f"about {_human(self.seconds)} on {cores} core(s)"
+                        + (f" ({self.models:,} models)" if self.models else ""))
+        if too_big:
+            what.append(f"about {self.memory_bytes / 2**30:.1f} GiB of "
+                        f"{memory / 2**30:.0f} GiB memory")
+        return f"stage {self.stage}: {' and '.join(what)}; to shrink it: {self.flag}"
+
+
+def _human(seconds: float) -> str:
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
+def machine_memory() -> float:
+    """Physical memory in bytes (0 when unknown)."""
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 0.0
+
+
+def plan_run(config: PipelineConfig, graph) -> list[StageEstimate]:
+    """Estimates of the stages of ``config`` on ``graph`` (a
+    :class:`~graphmtl.data.MultiTaskGraph`)."""
+    from graphmtl.pipeline.methods import METHODS
+
+    cfg = config
+    n, N = graph.num_tasks, graph.num_nodes
+    workers = max(1, cfg.compare.workers)
+    rate = SEEDS_PER_SECOND.get(cfg.model.encoder, 15_000.0)
+    p = float(graph.train_mask.float().mean().item())    # one task's share of training nodes
+    k = n ** 0.5 if cfg.k == "auto" else int(cfg.k)       # a typical k for "auto"
+
+    def per_model(tasks: float) -> float:
+        """Seconds to train one model on ``tasks`` tasks (its seeds: the nodes any of them
+        labels for training, assuming independent label sets)."""
+        share = 1 - (1 - p) ** max(tasks, 1.0)
+        return N * share * cfg.train.epochs / rate
+
+    out = []
+    feats = N * graph.num_features * (cfg.model.sign_hops + 1) * 4
+    if "base" in METHODS[cfg.affinity.method].needs:
+        out.append(StageEstimate("base", 1, per_model(n), feats + 2 * N * n * 4,
+                                 "--epochs, or another --affinity"))
+    if cfg.affinity.method == "trained":
+        m = cfg.affinity.num_subsets or 150
+        s = cfg.affinity.subset_size or 5
+        out.append(StageEstimate("affinity", m, m * per_model(s) / workers, feats,
+                                 "--subsets, or --affinity surrogate"))
+    if cfg.compare.pairwise:
+        pairs = cfg.compare.num_pairs(n)
+        out.append(StageEstimate("pairwise", pairs + n, (pairs * per_model(2) + n * per_model(1))
+                                 / workers, feats, "--pairwise-pairs N, or --no-pairwise"))
+    groupings = 1 + int(cfg.compare.pairwise) + int(cfg.compare.single_task)
+    # each grouping's own size profile gets its random draws; one model on all tasks per seed
+    per_seed = groupings * (1 + cfg.compare.random_draws) * k + 1
+    models = int(cfg.compare.seeds * per_seed)
+    out.append(StageEstimate("groups", models, models * per_model(n / k) / workers, feats,
+                             "--seeds, --random-draws, --k, or --no-pairwise"))
+    return out
+
+
+def plan_warnings(config: PipelineConfig, graph) -> list[str]:
+    """The one-line warnings of :func:`plan_run` for this machine."""
+    cores = os.cpu_count() or 1
+    memory = machine_memory()
+    return [w for e in plan_run(config, graph) if (w := e.warning(cores, memory))]
