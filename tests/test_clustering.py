@@ -417,3 +417,14 @@ def test_cli_errors(tmp_path, capsys, case, match):
     err = capsys.readouterr().err
     assert rc == 2 and match in err and err.count("\n") == 1
     assert not (tmp_path / "g.json").exists()
+
+
+def test_polish_stops_once_the_partition_settles():
+    from graphmtl.clustering import TaskClustering
+
+    A, labels = planted_affinity(150, 6, noise=1.0, seed=2)
+    full = TaskClustering(k=6, stable_checks=0, polish="always").fit(A)
+    early = TaskClustering(k=6, stable_checks=3, polish="always").fit(A)
+    assert np.array_equal(np.unique(np.stack([full.labels_, early.labels_]), axis=1).shape,
+                          (2, 6))                       # the same partition
+    assert early.solver_ == full.solver_ == "lowrank+admm"

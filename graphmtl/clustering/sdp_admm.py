@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import time
 
+from typing import Callable
+
 import numpy as np
 
 from graphmtl.clustering._threads import limit_threads
@@ -60,7 +62,8 @@ def solve_sdp_admm(A: np.ndarray, k: int, *, X0: np.ndarray | None = None,
                    y0: np.ndarray | None = None, N0: np.ndarray | None = None,
                    gap_tol: float = 1e-3, feas_tol: float = 1e-4, max_iters: int = 3000,
                    time_limit: float | None = None, check_every: int = 20,
-                   rho: float | None = None, threads: int | None = 1) -> SDPResult:
+                   rho: float | None = None, threads: int | None = 1,
+                   on_check: Callable[[np.ndarray], bool] | None = None) -> SDPResult:
     """Solve the clustering SDP by ADMM until the certified relative gap is below ``gap_tol``.
 
     Args:
@@ -73,6 +76,8 @@ def solve_sdp_admm(A: np.ndarray, k: int, *, X0: np.ndarray | None = None,
         check_every: iterations between certificates (each costs one more eigenvalue solve).
         rho: initial penalty (default ``k / sqrt(n)``, then residual balancing).
         threads: BLAS threads (see ``_threads``).
+        on_check: called with ``X`` at every certificate check; returning True stops the solver
+            (status ``"stopped"``), e.g. once the partition rounded from ``X`` no longer changes.
 
     Returns:
         :class:`SDPResult` with ``X`` (affine-feasible; psd / >= 0 to the reported residuals),
@@ -123,6 +128,9 @@ def solve_sdp_admm(A: np.ndarray, k: int, *, X0: np.ndarray | None = None,
                 break
             if time_limit is not None and time.perf_counter() - t0 > time_limit:
                 status = "time_limit"
+                break
+            if on_check is not None and on_check(X):
+                status = "stopped"
                 break
             if r_prim > 10.0 * r_dual:          # residual balancing (Boyd et al. 3.4.1)
                 rho *= 2.0
