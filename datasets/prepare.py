@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from graphmtl.data import load_dataset  # noqa: E402
 from graphmtl.errors import GraphMTLError  # noqa: E402
 
-#: The datasets of the method's recipe (METHOD.md §5) and the other real multi-label graphs.
+#: The datasets of the method's recipe (docs/data.md) and the other real multi-label graphs.
 STANDARD = ("snap:youtube,k=100", "snap:dblp,k=100", "snap:amazon,k=100", "blogcatalog",
             "deezer", "ogb:ogbn-proteins", "synthetic")
 

@@ -1,4 +1,4 @@
-"""SNAP loader: the METHOD.md §5 recipe on the shared files, and every bad-input case."""
+"""SNAP loader: the recipe of docs/data.md on the shared files, and every bad-input case."""
 
 import gzip
 import warnings

@@ -1,4 +1,4 @@
-"""Task-affinity matrices from subset scores (METHOD.md §2), vectorised.
+"""Task-affinity matrices from subset scores (docs/method.md §2), vectorised.
 
 Inputs everywhere: the membership matrix ``M`` bool ``[m, n]`` and the score matrix ``F``
 ``[m, n]`` with ``F[k, i] = f_i(S_k)`` where ``i ∈ S_k`` (NaN elsewhere; higher is better, e.g.

@@ -1,4 +1,4 @@
-"""SNAP ground-truth community graphs as multitask graphs (the recipe of METHOD.md §5).
+"""SNAP ground-truth community graphs as multitask graphs (the recipe of docs/data.md).
 
 Files (SNAP's own formats, plain or gzip'd):
 
@@ -28,7 +28,7 @@ first line that breaks this: the two files do not belong together otherwise).
 - ``"reference"`` (default): the ``k`` communities are the last ``k`` of
   ``numpy.argsort(sizes, kind="heapsort")`` (ascending by size). Among equal sizes this picks in
   numpy's heapsort order, which is deterministic and platform independent. It is the rule that
-  reproduces the reference sizes of METHOD.md §5 on the shared files (YouTube-100 16,751 nodes /
+  reproduces the reference sizes of docs/data.md on the shared files (YouTube-100 16,751 nodes /
   104,513 edges; DBLP-100 57,367 / 209,833): on those files it selects the same communities as
   ``numpy.argsort(sizes)[-k:]``, the common idiom, whose default quicksort may depend on the CPU's
   SIMD support.

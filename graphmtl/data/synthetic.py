@@ -1,7 +1,7 @@
 """SNAP-like overlapping-community graphs with planted groups of related tasks.
 
 The generator imitates the shape of SNAP ground-truth community graphs (com-YouTube, com-Orkut,
-...) as the data recipe of METHOD.md §5 uses them — one binary task per community, every node in
+...) as the data recipe of docs/data.md uses them — one binary task per community, every node in
 at least one task community — and plants a known task grouping:
 
 1. **Groups and regions.** The ``num_tasks`` communities are split into ``num_groups`` groups of
