@@ -462,8 +462,8 @@ def _next_steps(cfg: PipelineConfig, main: MethodResult, methods: list[MethodRes
                      "per group (paths above); each predicts its group's tasks.")
     else:
         steps.append("The groups are not distinguishable from random groups of the same sizes "
-                     "here: try more subsets (--affinity-num-subsets), another number of groups "
-                     "(--k), or more training seeds for a tighter interval (--compare-seeds).")
+                     "here: try more subsets (--subsets), another number of groups "
+                     "(--k), or more training seeds for a tighter interval (--seeds).")
     ia = main.vs_all_tasks["ap"]
     if ia.defined and ia.hi < 0:
         steps.append(f"One model on all tasks scores higher ({100 * alltask.macro['ap']:.1f} "
