@@ -102,10 +102,8 @@ def _cluster(A: np.ndarray, k: int) -> np.ndarray:
 def run_seed(dataset: str, seed: int, args, work: Path) -> dict[str, Any]:
     from graphmtl.data import load_dataset
     from graphmtl.evaluation import GroupingBenchmark
-    from graphmtl.pipeline import AffinityConfig, CompareConfig, PipelineConfig
-    from graphmtl.pipeline.methods import METHODS as PIPELINE_METHODS, MethodInputs
-    from graphmtl.projection import GradientProjector, ProjectionConfig
-    from graphmtl.training import Trainer, load_checkpoint
+    from graphmtl.pipeline import CompareConfig, PipelineConfig
+    from graphmtl.training import Trainer
     from graphmtl.utils.io import atomic_write_json, read_json
     from graphmtl.utils.timing import Stopwatch
 
@@ -124,18 +122,19 @@ def run_seed(dataset: str, seed: int, args, work: Path) -> dict[str, Any]:
 
     # Shared by the methods that read it: one base model on all tasks.
     base_dir = work / "base"
-    with Stopwatch() as sw_base:
-        if not (base_dir / "model.pt").is_file():
+    if not (base_dir / "cost.json").is_file():
+        with Stopwatch() as sw_base:
             Trainer(cfg.model, cfg.train).fit(graph, "all", out_dir=base_dir, resume=True,
                                               progress=False)
-    base_cost = sw_base.to_dict()
+        atomic_write_json(base_dir / "cost.json", sw_base.to_dict())
+    base_cost = read_json(base_dir / "cost.json")
     groupings, costs, info = {}, {}, {}
     stores: dict[str, Path] = {}
     for name in names:
         spec = METHODS[name]
         cache = work / f"groups-{_slug(name)}.json"
         if (work / _slug(name) / "store").is_dir():
-            stores[name] = work / _slug(name) / "store"
+            stores[_slug(name)] = work / _slug(name) / "store"
         if cache.is_file():
             rec = read_json(cache)
             groupings[name], costs[name], info[name] = (np.array(rec["labels"]), rec["cost"],
@@ -143,33 +142,27 @@ def run_seed(dataset: str, seed: int, args, work: Path) -> dict[str, Any]:
             continue
         method_dir = work / _slug(name)
         method_dir.mkdir(parents=True, exist_ok=True)
-        cost = {"wall_s": 0.0, "cpu_s": 0.0}
+        cost: dict[str, float] = {}
         extra: dict[str, Any] = {}
-        if name == "pairwise (sampled)":
-            labels, extra, sw = _pairwise(graph, cfg, k, method_dir)
+        if (method_dir / "affinity.npy").is_file():   # estimated before: cluster again only
+            cost = read_json(method_dir / "cost.json")
+            extra = read_json(method_dir / "info.json")
+            A = np.load(method_dir / "affinity.npy")
         else:
-            acfg = AffinityConfig(**{**spec.affinity, "seed": seed})
-            needs = PIPELINE_METHODS[acfg.method].needs
-            if "base" in needs:
-                cost = dict(base_cost)
-            store = None
-            if "store" in needs:
-                pcfg = ProjectionConfig(**{**spec.projection, "seed": seed})
-                store = method_dir / "store"
-                with Stopwatch() as sw_p:
-                    GradientProjector(pcfg).project(load_checkpoint(base_dir / "model.pt").model,
-                                                    graph, store, resume=True, progress=False)
-                cost = {key: cost[key] + v for key, v in sw_p.to_dict().items()}
-                stores[name] = store
-            inp = MethodInputs(graph=graph, config=cfg, base_checkpoint=base_dir / "model.pt",
-                               store=store)
             with Stopwatch() as sw:
-                est = PIPELINE_METHODS[acfg.method].estimate(inp, acfg, method_dir)
-                labels = _cluster(est.affinity, k)
-            extra = {key: v for key, v in est.info.items() if key in ("subsets", "subset_size")}
-            for arr, val in est.arrays.items():
-                np.save(method_dir / f"{arr}.npy", val)
-        cost = {key: cost[key] + v for key, v in sw.to_dict().items()}
+                if name == "pairwise (sampled)":
+                    A, extra = _pairwise(graph, cfg, method_dir)
+                else:
+                    A, extra, cost = _estimate(graph, cfg, spec, seed, base_dir, base_cost,
+                                               method_dir, stores)
+            # what the affinity cost (base model, projection and estimate; not the clustering)
+            cost = {key: cost.get(key, 0.0) + v for key, v in sw.to_dict().items()}
+            np.save(method_dir / "affinity.npy", A)
+            atomic_write_json(method_dir / "cost.json", cost)
+            atomic_write_json(method_dir / "info.json", extra)
+        with Stopwatch() as sw_cluster:
+            labels = _cluster(A, k)
+        cost = {key: cost[key] + v for key, v in sw_cluster.to_dict().items()}
         atomic_write_json(cache, {"labels": labels.tolist(), "cost": cost, "info": extra})
         groupings[name], costs[name], info[name] = labels, cost, extra
         print(f"[{dataset} seed {seed}] {name}: {np.bincount(labels).tolist()} "
@@ -203,21 +196,47 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
 
 
-def _pairwise(graph, cfg, k: int, work: Path):
+def _pairwise(graph, cfg, work: Path):
+    """The pipeline's naive pairwise affinity on a sample of ``3 n`` pairs."""
     from graphmtl.affinity import (TrainedSubsetScores, pair_subsets, pairwise_affinity,
                                    symmetrize)
-    from graphmtl.utils.timing import Stopwatch
 
     n = graph.num_tasks
     pairs = cfg.compare.num_pairs(n)
     total = n * (n - 1) // 2
     M = pair_subsets(n, None if pairs >= total else pairs, seed=cfg.seed, singletons=True)
-    with Stopwatch() as sw:
-        res = TrainedSubsetScores(cfg.model, cfg.train, workers=cfg.compare.workers,
-                                  progress=False).fit(graph, M, results=work / "pairs.jsonl"
-                                                      ).result_
-        labels = _cluster(symmetrize(pairwise_affinity(M, res.scores, relative=True)), k)
-    return labels, {"pairs": pairs, "pairs_total": total}, sw
+    res = TrainedSubsetScores(cfg.model, cfg.train, workers=cfg.compare.workers,
+                              progress=False).fit(graph, M, results=work / "pairs.jsonl").result_
+    return (symmetrize(pairwise_affinity(M, res.scores, relative=True)),
+            {"pairs": pairs, "pairs_total": total})
+
+
+def _estimate(graph, cfg, spec: Method, seed: int, base_dir: Path, base_cost: dict, work: Path,
+              stores: dict):
+    """One affinity method of the pipeline; its cost includes the base model and the
+    projection where it reads them."""
+    from graphmtl.pipeline import AffinityConfig
+    from graphmtl.pipeline.methods import METHODS as PIPELINE_METHODS, MethodInputs
+    from graphmtl.projection import GradientProjector, ProjectionConfig
+    from graphmtl.training import load_checkpoint
+
+    acfg = AffinityConfig(**{**spec.affinity, "seed": seed})
+    needs = PIPELINE_METHODS[acfg.method].needs
+    cost = dict(base_cost) if "base" in needs else {}
+    store = None
+    if "store" in needs:
+        store = work / "store"
+        GradientProjector(ProjectionConfig(**{**spec.projection, "seed": seed})).project(
+            load_checkpoint(base_dir / "model.pt").model, graph, store, resume=True,
+            progress=False)
+        stores[work.name] = store
+    est = PIPELINE_METHODS[acfg.method].estimate(
+        MethodInputs(graph=graph, config=cfg, base_checkpoint=base_dir / "model.pt", store=store),
+        acfg, work)
+    for arr, val in est.arrays.items():
+        np.save(work / f"{arr}.npy", val)
+    return est.affinity, {key: v for key, v in est.info.items()
+                          if key in ("subsets", "subset_size")}, cost
 
 
 def _fidelity(graph, cfg, work: Path, names, stores, planted, seed) -> dict[str, Any]:
@@ -243,7 +262,8 @@ def _fidelity(graph, cfg, work: Path, names, stores, planted, seed) -> dict[str,
             est = SurrogateAffinityEstimator(seed=seed).fit(graph, subsets=M)
         else:
             est = GradTAGEstimator(mode=spec["mode"], standardize=True, seed=seed).fit(
-                stores[name], subsets=M, checkpoint=work / "base" / "model.pt", graph=graph)
+                stores[_slug(name)], subsets=M, checkpoint=work / "base" / "model.pt",
+                graph=graph)
         scores[name] = est.scores_
     out: dict[str, Any] = {"subsets": int(M.shape[0]), "subset_size": int(M.sum(1).max())}
     Zt = standardize_scores(M & np.isfinite(truth), np.where(np.isfinite(truth), truth, np.nan))

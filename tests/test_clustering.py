@@ -55,8 +55,9 @@ def test_preprocess_center_removes_task_offsets_and_keeps_planted_groups():
     # noise with per-task offsets: the raw objective isolates low-offset tasks
     E = rng.normal(0, 1, (60, 60))
     noisy = (E + E.T) / 2 + 2 * (offsets[:, None] + offsets[None, :])
-    sizes = np.bincount(TaskClustering(k=6).fit(noisy).labels_)
-    raw = np.bincount(TaskClustering(k=6, transform="standardize").fit(noisy).labels_)
+    sizes = np.bincount(TaskClustering(k=6, balance="none").fit(noisy).labels_)
+    raw = np.bincount(TaskClustering(k=6, transform="standardize",
+                                     balance="none").fit(noisy).labels_)
     assert sizes.min() >= 3 and raw.min() < sizes.min()
 
 
@@ -428,3 +429,22 @@ def test_polish_stops_once_the_partition_settles():
     assert np.array_equal(np.unique(np.stack([full.labels_, early.labels_]), axis=1).shape,
                           (2, 6))                       # the same partition
     assert early.solver_ == full.solver_ == "lowrank+admm"
+
+
+def test_balance_equal_gives_near_equal_sizes_and_keeps_planted_groups():
+    from graphmtl.clustering import TaskClustering
+    from graphmtl.clustering.rounding import balance_labels
+
+    A, labels = planted_affinity(60, 4, noise=0.6, seed=1)          # equal planted groups
+    got = TaskClustering(k=4).fit(A)
+    assert sorted(np.bincount(got.labels_).tolist()) == [15, 15, 15, 15]
+    assert np.unique(np.stack([got.labels_, labels]), axis=1).shape[1] == 4   # same partition
+    rng = np.random.default_rng(0)
+    E = rng.normal(size=(61, 61))
+    noise = (E + E.T) / 2
+    np.fill_diagonal(noise, 0.0)
+    free = TaskClustering(k=5, balance="none").fit(noise).labels_
+    eq = balance_labels(noise, free, 5)
+    assert sorted(np.bincount(eq).tolist()) == [12, 12, 12, 12, 13]
+    with pytest.raises(GraphMTLError, match="balance: expected one of"):
+        TaskClustering(k=3, balance="some").fit(noise)

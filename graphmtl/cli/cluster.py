@@ -13,7 +13,7 @@ HELP = "cluster tasks into k groups from an n x n affinity matrix (SDP)"
 
 
 def register(subparsers) -> None:
-    from graphmtl.clustering.estimator import K_SELECT, POLISH, SOLVERS, TaskClustering
+    from graphmtl.clustering.estimator import BALANCE, K_SELECT, POLISH, SOLVERS, TaskClustering
     from graphmtl.clustering.preprocess import DIAGONALS, TRANSFORMS
 
     p = add_command(
@@ -31,12 +31,12 @@ def register(subparsers) -> None:
     cl = p.add_argument_group("clustering (TaskClustering)")
     config_options(
         cl, TaskClustering, "cluster", required=("k",),
-        only=("k", "solver", "polish", "k_select", "transform", "diagonal", "sym_tol",
-              "random_state"),
+        only=("k", "solver", "polish", "k_select", "transform", "diagonal", "balance",
+              "sym_tol", "random_state"),
         flags={"k": "--k", "random_state": "--seed"},
         types={"k": argtype(parse_k, "k")},
         choices={"solver": SOLVERS, "polish": POLISH, "k_select": K_SELECT,
-                 "transform": TRANSFORMS, "diagonal": DIAGONALS},
+                 "transform": TRANSFORMS, "diagonal": DIAGONALS, "balance": BALANCE},
         helps={"k": "number of groups, or 'auto'",
                "solver": "SDP solver: exact (cvxpy + SCS), lowrank, admm, or auto (exact for "
                          "small n, else lowrank)",
@@ -45,6 +45,8 @@ def register(subparsers) -> None:
                            "elbow of the SDP objective over a sweep",
                "transform": "affinity preprocessing before the SDP",
                "diagonal": "zero or keep the affinity's diagonal",
+               "balance": "equal: near-equal group sizes (sizes differ by at most one); none: "
+                          "sizes follow the affinity",
                "sym_tol": "largest asymmetry |A - A^T| accepted (then symmetrised)",
                "random_state": "seed of the solver's initialisation and rounding"})
     cl.add_argument("--k-range", nargs=2, type=int, metavar=("KMIN", "KMAX"),

@@ -99,3 +99,76 @@ def local_search(A: np.ndarray, labels: np.ndarray, *, max_moves: int | None = N
         AZ[:, b] += A[:, i]
         labels[i] = b
     return labels
+
+
+def near_equal_sizes(n: int, k: int) -> np.ndarray:
+    """Sizes ``[k]`` of ``k`` groups of ``n`` items that differ by at most one, largest first."""
+    return np.full(k, n // k, dtype=np.int64) + (np.arange(k) < n % k)
+
+
+def balance_labels(A: np.ndarray, labels: np.ndarray, k: int, *,
+                   max_swaps: int | None = None) -> np.ndarray:
+    """The partition closest to ``labels`` with near-equal group sizes, then improved by swaps.
+
+    Each task is first assigned to a slot of a group (``near_equal_sizes(n, k)`` slots; the
+    groups with more members get the larger sizes) maximising its mean affinity to the group's
+    current members, as one linear assignment (scipy's ``linear_sum_assignment``). Then pairs
+    of tasks in different groups swap while that raises the average density (sizes stay put):
+    with ``R = A Z`` (sum of a task's affinities to each group), swapping i in a with j in b
+    changes the objective by ``2 (R_ja - R_ia - A_ij) / m_a + 2 (R_ib - R_jb - A_ij) / m_b``,
+    evaluated for all pairs at once; the best swap is applied until none gains, or
+    ``max_swaps`` (default 2n).
+
+    Args:
+        A: ``[n, n]`` symmetric affinity with a zero diagonal (preprocessed).
+        labels: ``[n]`` a partition into ``k`` groups (sizes free).
+        k: the number of groups.
+
+    Returns:
+        ``[n]`` int64 labels in ``0..k-1`` whose group sizes differ by at most one.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    n = A.shape[0]
+    _, labels = np.unique(labels, return_inverse=True)
+    labels = labels.astype(np.int64)
+    check(labels.max() + 1 == k, f"balance: labels hold {labels.max() + 1} groups, not k = {k}")
+    if k == 1 or k == n:
+        return labels
+    counts = np.bincount(labels, minlength=k)
+    Z = np.zeros((n, k))
+    Z[np.arange(n), labels] = 1.0
+    score = (A @ Z) / np.maximum(counts, 1)[None, :]                   # mean affinity [n, k]
+    order = np.argsort(-counts, kind="stable")                          # big groups: big sizes
+    sizes = np.empty(k, dtype=np.int64)
+    sizes[order] = near_equal_sizes(n, k)
+    slot_group = np.repeat(np.arange(k), sizes)                          # [n] slots
+    # Prefer the current group on ties (keeps an already balanced partition unchanged).
+    cost = -(score[:, slot_group] + 1e-9 * (labels[:, None] == slot_group[None, :]))
+    rows, cols = linear_sum_assignment(cost)
+    labels = slot_group[cols[np.argsort(rows)]].astype(np.int64)
+
+    Z[:] = 0.0
+    Z[np.arange(n), labels] = 1.0
+    R = A @ Z
+    m = Z.sum(0)
+    rows_n = np.arange(n)
+    max_swaps = 2 * n if max_swaps is None else max_swaps
+    tiny = 1e-12 * max(float(np.abs(A).sum()), 1e-300)
+    for _ in range(max_swaps):
+        a = labels
+        own = R[rows_n, a]                                               # R_ia
+        # gain[i, j] for i in a, j in b (b = labels[j]):
+        Rjb_for_i = R[:, a].T          # [n(i), n(j)]: R_j,a_i  (j's affinity to i's group)
+        Rib = R[:, labels]             # [n(i), n(j)]: R_i,b_j  (i's affinity to j's group)
+        gain = (2 * (Rjb_for_i - own[:, None] - A) / m[a][:, None]
+                + 2 * (Rib - own[None, :] - A) / m[labels][None, :])
+        gain[a[:, None] == a[None, :]] = -np.inf
+        i, j = np.unravel_index(int(np.argmax(gain)), gain.shape)
+        if not gain[i, j] > tiny:
+            break
+        ai, bj = a[i], a[j]
+        R[:, ai] += A[:, j] - A[:, i]
+        R[:, bj] += A[:, i] - A[:, j]
+        labels[i], labels[j] = bj, ai
+    return labels
