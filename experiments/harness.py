@@ -34,6 +34,8 @@ RESULTS = ROOT / "experiments" / "results"
 #: Scratch space of long benchmarks (resumable work, trained models, smoke-run results); not
 #: versioned.
 WORK = ROOT / "experiments" / "work"
+#: Where smoke runs (``--quick``) write their results unless ``--results-dir`` says otherwise.
+SMOKE = WORK / "results"
 #: The shared data sets (SNAP files, BlogCatalog, ...): ``$GRAPHMTL_DATA``, else
 #: ``../shared/datasets`` next to the repository.
 DATA_ROOT = Path(os.environ.get("GRAPHMTL_DATA") or ROOT.parent / "shared" / "datasets")
@@ -135,6 +137,13 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None, name
         args.variant, args.out, args.arguments = variant, variant, declared
     args.command = command(name, argv)
     return args
+
+
+def quick_results(args: argparse.Namespace) -> None:
+    """Send a smoke run's results to :data:`SMOKE` (not versioned) unless ``--results-dir`` was
+    given: a smoke run must not overwrite a recorded result."""
+    if args.results_dir == RESULTS:
+        args.results_dir = SMOKE
 
 
 def declared_results(module: Any) -> list[str]:
