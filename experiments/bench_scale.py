@@ -25,8 +25,8 @@ few batches, each extrapolated linearly (stated in the tables). Stage timings on
 
 Usage::
 
-    nice -n 10 .venv/bin/python experiments/bench_scale.py --short            # all sections
-    nice -n 10 .venv/bin/python experiments/bench_scale.py --short --sections orkut
+    nice -n 10 .venv/bin/python -m experiments.bench_scale --short            # all sections
+    nice -n 10 .venv/bin/python -m experiments.bench_scale --short --sections orkut
 
 Writes ``experiments/results/bench_scale.json`` (sections merged into the existing file) and
 ``bench_scale.md`` (rendered from the whole JSON).
@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -50,15 +49,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-warnings.filterwarnings("ignore")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from experiments.harness import (ROOT, describe_machine, load_average, machine, parse_args, run,
+                                 write_results)
+from graphmtl.data.graph import MultiTaskGraph
+from graphmtl.models import ModelConfig
+from graphmtl.training import TrainConfig, Trainer, evaluate, layerwise_embeddings
 
-from graphmtl.data.graph import MultiTaskGraph  # noqa: E402
-from graphmtl.models import ModelConfig  # noqa: E402
-from graphmtl.training import TrainConfig, Trainer, evaluate, layerwise_embeddings  # noqa: E402
-
-RESULTS = ROOT / "experiments" / "results"
+NAME = "bench_scale"
 ORKUT = "synthetic:preset=orkut500"
 YOUTUBE = "snap:youtube,k=100"
 MODEL = ModelConfig(encoder="sage", hidden=128)   # message passing: what the scale stresses
@@ -118,10 +115,6 @@ def seed_fraction(graph: MultiTaskGraph, fraction: float) -> MultiTaskGraph:
     return MultiTaskGraph(x=graph.x, edge_index=graph.edge_index, y=graph.y,
                           train_mask=graph.train_mask & keep[:, None], val_mask=graph.val_mask,
                           test_mask=graph.test_mask, task_names=graph.task_names)
-
-
-def load_average() -> list[float]:
-    return [round(v, 2) for v in os.getloadavg()]
 
 
 # ---------------------------------------------------------------------- youtube
@@ -411,7 +404,7 @@ def speedup_worker(out: Path, args) -> None:
 def section_speedup(args) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="bench_scale_speedup_"))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    me = [str(Path(__file__).resolve()), "--worker", "speedup", "--speedup-batches",
+    me = ["-m", f"experiments.{NAME}", "--worker", "speedup", "--speedup-batches",
           str(args.speedup_batches)]
     load(SPEEDUP_DATA)   # generate and cache once, outside the timed runs
     results = {}
@@ -422,7 +415,7 @@ def section_speedup(args) -> dict:
             cmd = [sys.executable] + (["-m", "torch.distributed.run", "--standalone",
                                        "--nproc-per-node", "2"] if world == 2 else [])
             t0 = time.perf_counter()
-            subprocess.run(cmd + me + ["--out", str(out)], env=env, check=True)
+            subprocess.run(cmd + me + ["--worker-dir", str(out)], env=env, check=True)
             results[world] = json.loads((out / f"speedup_{world}.json").read_text())
             results[world]["wall_s"] = round(time.perf_counter() - t0, 1)
     finally:
@@ -470,7 +463,9 @@ def render(res: dict) -> str:
     L = ["# bench_scale — the 21M-edge / 500-task graph on one machine", ""]
     meta = res.get("meta", {})
     for name, m in meta.items():
-        L.append(f"- `{name}`: `{m['command']}` — {m['machine']}; load average "
+        where = describe_machine(m["machine"]) + (f", device {m['device']}" if "device" in m
+                                                   else "")
+        L.append(f"- `{name}`: `{m['command']}` — {where}; load average "
                  f"{m['load_start']} -> {m['load_end']}; {m['seconds']:.0f} s")
     L.append("")
 
@@ -593,7 +588,7 @@ def render(res: dict) -> str:
     return "\n".join(L) + "\n"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sections", default="youtube,orkut,speedup,train_cli")
     ap.add_argument("--short", action="store_true", help="reduced mode (see the docstring)")
@@ -606,33 +601,31 @@ def main() -> None:
     ap.add_argument("--scaling-nodes", default="20000,100000,400000",
                     help="preset sizes for the edge scaling (about 1M / 5M / 21M edges)")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
-    ap.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)
-    ap.add_argument("--results", type=Path, default=RESULTS / "bench_scale.json")
-    args = ap.parse_args()
+    ap.add_argument("--worker-dir", type=Path, default=None, help=argparse.SUPPRESS)
+    args = parse_args(ap, argv, NAME)
+    warnings.filterwarnings("ignore")
     if args.worker == "speedup":
-        speedup_worker(args.out, args)
-        return
+        speedup_worker(args.worker_dir, args)
+        return 0
     torch.set_num_threads(args.threads)
-    path = args.results
+    # Sections are merged into the existing result: each run adds or replaces its sections.
+    path = Path(args.results_dir) / f"{args.out}.json"
     res = json.loads(path.read_text()) if path.is_file() else {}
     res.setdefault("meta", {})
     funcs = {"youtube": section_youtube, "orkut": section_orkut, "speedup": section_speedup,
              "train_cli": section_train_cli}
     for name in [s.strip() for s in args.sections.split(",") if s.strip()]:
         print(f"== {name}", flush=True)
-        t0, load0 = time.perf_counter(), load_average()
+        t0, info = time.perf_counter(), machine()
         res[name] = funcs[name](args)
         res["meta"][name] = {
-            "command": "nice -n 10 python experiments/bench_scale.py " + " ".join(sys.argv[1:]),
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
-                       f", {args.threads} thread(s), device {args.device}",
-            "load_start": load0, "load_end": load_average(),
+            "command": args.command, "machine": info, "device": args.device,
+            "load_start": info["loadavg"], "load_end": load_average(),
             "seconds": time.perf_counter() - t0}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(res, indent=2) + "\n")
-        path.with_suffix(".md").write_text(render(res))
+        write_results(args.out, res, render(res), args.results_dir)
     print(f"wrote {path} and {path.with_suffix('.md')}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run(main, NAME))
