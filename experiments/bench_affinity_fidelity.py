@@ -232,10 +232,8 @@ def run_dataset(name, spec, args, mc, tc, tmp: Path) -> dict:
     return out
 
 
-def main(argv=None) -> int:
-    from graphmtl.models import ModelConfig
-    from graphmtl.training import TrainConfig
-
+def parser() -> argparse.ArgumentParser:
+    """Its own options (:func:`experiments.harness.parse_args` adds the shared ones)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--datasets", default="youtube,amazon,planted")
     ap.add_argument("--m", type=int, default=2000, help="subsets of the estimate")
@@ -256,7 +254,14 @@ def main(argv=None) -> int:
                     help="planted graph only, small (results to experiments/work/results)")
     ap.add_argument("--repeat", action=argparse.BooleanOptionalAction, default=True,
                     help="train the K subsets again with another seed (the noise floor)")
-    args = parse_args(ap, argv, NAME, VARIANTS)
+    return ap
+
+
+def main(argv=None) -> int:
+    from graphmtl.models import ModelConfig
+    from graphmtl.training import TrainConfig
+
+    args = parse_args(parser(), argv, NAME, VARIANTS)
     if args.quick:
         quick_results(args)
         args.datasets, args.m, args.k, args.pool, args.epochs = "planted", 200, 6, 8, 10

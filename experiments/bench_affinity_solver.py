@@ -71,7 +71,8 @@ def scipy_fit(rows, subset, lam):
                                    options=dict(gtol=1e-10, ftol=1e-15, maxiter=5000)).x
 
 
-def main(argv=None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """Its own options (:func:`experiments.harness.parse_args` adds the shared ones)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=500)
     ap.add_argument("--m", type=int, default=2000)
@@ -83,7 +84,11 @@ def main(argv=None) -> int:
     ap.add_argument("--lam", type=float, default=1e-2, help="relative lambda")
     ap.add_argument("--quick", action="store_true",
                     help="n=100, m=400, d=100 (results to experiments/work/results)")
-    args = parse_args(ap, argv, NAME, VARIANTS)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = parse_args(parser(), argv, NAME, VARIANTS)
     if args.quick:
         quick_results(args)
         args.n, args.m, args.d = 100, 400, 100

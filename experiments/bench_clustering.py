@@ -179,7 +179,8 @@ def bench_auto_k(args, seeds=(0,)) -> None:
                   args.results_dir)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """Its own options (:func:`experiments.harness.parse_args` adds the shared ones)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[100, 200, 500, 1000, 2000])
     p.add_argument("--nus", type=float, nargs="+", default=[0.6, 1.0, 1.5])
@@ -190,7 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--auto-k", action="store_true",
                    help=f"benchmark the auto-k criteria instead (default result "
                         f"{NAME}_autok)")
-    args = parse_args(p, argv, NAME, VARIANTS)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(parser(), argv, NAME, VARIANTS)
     if args.auto_k:
         if args.out == NAME:
             args.out = f"{NAME}_autok"

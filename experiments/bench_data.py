@@ -97,12 +97,17 @@ def _run(dataset: str, mode: str, repeats: int, cache: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def parser() -> argparse.ArgumentParser:
+    """Its own options (:func:`experiments.harness.parse_args` adds the shared ones)."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--datasets", nargs="+", default=["youtube", "dblp"])
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)  # internal: one measurement
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--datasets", nargs="+", default=["youtube", "dblp"])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)  # internal: one measurement
-    args = parse_args(parser, argv, NAME)
+    args = parse_args(parser(), argv, NAME)
     if args.child:
         dataset, mode, repeats, cache = args.child
         print(json.dumps(_child(dataset, mode, int(repeats), cache)))

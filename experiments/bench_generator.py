@@ -446,33 +446,39 @@ def _markdown(payload: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--presets", nargs="+", default=["default", "mid", "orkut500"])
-    parser.add_argument("--transfer", type=int, default=0, metavar="PAIRS",
+def parser() -> argparse.ArgumentParser:
+    """Its own options (:func:`experiments.harness.parse_args` adds the shared ones)."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--presets", nargs="+", default=["default", "mid", "orkut500"])
+    p.add_argument("--transfer", type=int, default=0, metavar="PAIRS",
                         help="also run the transfer check on the default preset with PAIRS "
                              "within- and PAIRS between-group pairs (0: skip)")
-    parser.add_argument("--trial", action="append", metavar="K=V,...",
+    p.add_argument("--trial", action="append", metavar="K=V,...",
                         help="with --transfer: run the check on the default preset with these "
                              "generator overrides (repeatable, '' = the preset itself) and "
                              f"write {TRANSFER}.{{json,md}} (or --out) instead")
-    parser.add_argument("--train-epochs", type=int, help="transfer trainings: epochs")
-    parser.add_argument("--train-patience", type=int, help="transfer trainings: patience")
-    parser.add_argument("--train-batch-size", type=int, help="transfer trainings: batch size")
-    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one preset
-    args = parse_args(parser, argv, NAME, VARIANTS)
+    p.add_argument("--train-epochs", type=int, help="transfer trainings: epochs")
+    p.add_argument("--train-patience", type=int, help="transfer trainings: patience")
+    p.add_argument("--train-batch-size", type=int, help="transfer trainings: batch size")
+    p.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one preset
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
+    args = parse_args(p, argv, NAME, VARIANTS)
     train = {k: v for k, v in (("epochs", args.train_epochs), ("patience", args.train_patience),
                                ("batch_size", args.train_batch_size)) if v is not None}
     if args.trial is not None:
         if not args.transfer:
-            parser.error("--trial needs --transfer PAIRS")
+            p.error("--trial needs --transfer PAIRS")
         from graphmtl.errors import GraphMTLError
 
         for trial in args.trial:  # every trial checked before the first (minutes-long) check
             try:
                 _parse_trial(trial)
             except (ValueError, GraphMTLError) as e:
-                parser.error(f"--trial {trial!r}: {e}")
+                p.error(f"--trial {trial!r}: {e}")
         if args.out == NAME:
             args.out = TRANSFER
         return transfer_trials(args, train)

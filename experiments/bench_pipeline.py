@@ -23,9 +23,14 @@ NAME = "bench_pipeline"
 DEMO = PipelineConfig(data="synthetic", compare=CompareConfig(pairwise_pairs=30))
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """Its own options (:func:`experiments.harness.parse_args` adds the shared ones)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    args = parse_args(p, argv, NAME)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(parser(), argv, NAME)
     record = Record(args)
     run_dir = Path(tempfile.mkdtemp(prefix="graphmtl-bench-pipeline-"))
     start = time.perf_counter()

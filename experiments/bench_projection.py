@@ -315,7 +315,8 @@ def markdown(res: dict, record: Record) -> str:
     return "\n".join(L)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """Its own options (:func:`experiments.harness.parse_args` adds the shared ones)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--datasets", default="snap:youtube,k=100;snap:dblp,k=100")
     ap.add_argument("--dim", type=int, default=200)
@@ -332,7 +333,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true",
                     help="small smoke run (results to experiments/work/results)")
-    args = parse_args(ap, argv, NAME)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(parser(), argv, NAME)
     if args.quick:
         quick_results(args)
         args.datasets, args.rounds, args.ref_rows, args.batch = "snap:youtube,k=100", 1, 5, 256

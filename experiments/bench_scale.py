@@ -588,7 +588,8 @@ def render(res: dict) -> str:
     return "\n".join(L) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """Its own options (:func:`experiments.harness.parse_args` adds the shared ones)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sections", default="youtube,orkut,speedup,train_cli")
     ap.add_argument("--short", action="store_true", help="reduced mode (see the docstring)")
@@ -602,7 +603,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="preset sizes for the edge scaling (about 1M / 5M / 21M edges)")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--worker-dir", type=Path, default=None, help=argparse.SUPPRESS)
-    args = parse_args(ap, argv, NAME)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(parser(), argv, NAME)
     warnings.filterwarnings("ignore")
     if args.worker == "speedup":
         speedup_worker(args.worker_dir, args)

@@ -148,9 +148,8 @@ def quality(name: str, graph, mc: ModelConfig, tc: TrainConfig, seeds: list[int]
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    from graphmtl.data.sources import load_dataset
-
+def parser() -> argparse.ArgumentParser:
+    """Its own options (:func:`experiments.harness.parse_args` adds the shared ones)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true",
                     help="tiny settings (smoke test; results to experiments/work/results)")
@@ -158,7 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--seeds", type=int, default=3)
-    args = parse_args(ap, argv, NAME)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    from graphmtl.data.sources import load_dataset
+
+    args = parse_args(parser(), argv, NAME)
     if args.quick:
         quick_results(args)
     torch.set_num_threads(args.threads)

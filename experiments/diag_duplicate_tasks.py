@@ -87,13 +87,18 @@ def run_seed(seed: int, protocol: str, pairs, args) -> dict:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """Its own options (:func:`experiments.harness.parse_args` adds the shared ones)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--pairs", type=int, default=6, help="duplicated task pairs")
     p.add_argument("--subsets", type=int, default=1000)
     p.add_argument("--lams", type=float, nargs="+", default=[1.0, 0.1])
-    args = parse_args(p, argv, NAME)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(parser(), argv, NAME)
     record = Record(args)
     pairs = [(2 * i, 2 * i + 1) for i in range(args.pairs)]
     runs = [run_seed(s, proto, pairs, args) for s in args.seeds

@@ -240,7 +240,8 @@ def render(res: dict) -> str:
     return "\n".join(L) + "\n"
 
 
-def main(argv: list[str] | None = None) -> dict:
+def parser() -> argparse.ArgumentParser:
+    """The options of the check."""
     ap = argparse.ArgumentParser(prog=f"python -m experiments.{NAME}",
                                  description=__doc__.split("\n")[0])
     ap.add_argument("--small", default="synthetic", help="graph of the agreement checks")
@@ -255,7 +256,11 @@ def main(argv: list[str] | None = None) -> dict:
     # One result, always named gpu_check: --out names its folder (unlike the benchmarks' --out).
     ap.add_argument("--out", type=Path, default=RESULTS, metavar="DIR",
                     help="folder of gpu_check.json and .md (default experiments/results)")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parser().parse_args(argv)
     args.arguments = sys.argv[1:] if argv is None else list(argv)
     args.command = command(NAME, args.arguments)
     from graphmtl.utils.device import resolve_device

@@ -50,7 +50,8 @@ def config_for(dataset: str, seed: int, args: argparse.Namespace) -> PipelineCon
         seed=seed)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """Its own options (:func:`experiments.harness.parse_args` adds the shared ones)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--datasets", nargs="+", default=["youtube", "amazon", "dblp"],
                    choices=sorted(SPECS))
@@ -69,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="pairs trained for the naive baseline (0: skip it)")
     p.add_argument("--runs", type=Path, default=ROOT / "runs" / "paper",
                    help="where the pipeline runs go (one folder per dataset and seed)")
-    args = parse_args(p, argv, NAME)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(parser(), argv, NAME)
     if not DATA_ROOT.is_dir():
         raise SystemExit(f"skipped: {DATA_ROOT} (the shared SNAP files) is absent")
 
