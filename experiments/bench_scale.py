@@ -49,8 +49,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from experiments.harness import (ROOT, describe_machine, load_average, machine, parse_args, run,
-                                 write_results)
+from experiments.harness import (ROOT, describe_machine, load_average, machine, md_table,
+                                 parse_args, run, write_results)
 from graphmtl.data.graph import MultiTaskGraph
 from graphmtl.models import ModelConfig
 from graphmtl.training import TrainConfig, Trainer, evaluate, layerwise_embeddings
@@ -470,12 +470,10 @@ def render(res: dict) -> str:
     L.append("")
 
     def stages(st: dict) -> list[str]:
-        rows = ["| stage | seconds | peak RSS (MB) | RSS at start (MB) | CUDA peak (MB) |",
-                "|---|---|---|---|---|"]
-        for k, v in st.items():
-            rows.append(f"| {k} | {v['seconds']} | {v['peak_rss_mb']} | {v['rss_start_mb']} | "
-                        f"{v.get('cuda_peak_mb', '-')} |")
-        return rows
+        return [md_table(["stage", "seconds", "peak RSS (MB)", "RSS at start (MB)",
+                          "CUDA peak (MB)"],
+                         [[k, v["seconds"], v["peak_rss_mb"], v["rss_start_mb"],
+                           v.get("cuda_peak_mb", "-")] for k, v in st.items()])]
 
     if "youtube" in res:
         y = res["youtube"]
@@ -488,32 +486,31 @@ def render(res: dict) -> str:
               f"{e['exact']['roc_auc']:.4f}, AP {e['exact']['ap']:.4f}, F1 "
               f"{e['exact']['f1']:.4f}; layer-wise vs one full-graph pass: max per-task "
               f"|Δ ROC-AUC| {e['layerwise_minus_full_graph_max_abs_roc_auc']:.1e}.", "",
-              "| sampled 10,5 (seed) | Δ macro ROC-AUC | Δ macro AP | Δ macro F1 | Δ mean BCE | "
-              "mean per-task abs Δ ROC-AUC |", "|---|---|---|---|---|---|"]
-        for i, r in enumerate(e["sampled_minus_exact"]):
-            L.append(f"| {i} | {r['roc_auc']:+.4f} | {r['ap']:+.4f} | {r['f1']:+.4f} | "
-                     f"{r['loss']:+.4f} | {r['mean_abs_task_roc_auc']:.4f} |")
+              md_table(["sampled 10,5 (seed)", "Δ macro ROC-AUC", "Δ macro AP", "Δ macro F1",
+                        "Δ mean BCE", "mean per-task abs Δ ROC-AUC"],
+                       [[i, f"{r['roc_auc']:+.4f}", f"{r['ap']:+.4f}", f"{r['f1']:+.4f}",
+                         f"{r['loss']:+.4f}", f"{r['mean_abs_task_roc_auc']:.4f}"]
+                        for i, r in enumerate(e["sampled_minus_exact"])])]
         if "projection" in y:
             L += ["", "**Projection store** (d = 100, budgets 2000 / 1000): sampled 10,5 "
                   "against full neighbourhoods, same rows.", "",
-                  "| split | rows | rel. error of z | Pearson of z | mean abs Δ f0 | "
-                  "cosine of per-task mean gradients (mean / min) |", "|---|---|---|---|---|---|"]
-            for s, p in y["projection"].items():
-                L.append(f"| {s} | {p['rows']} | {p['z_relative_error']:.3f} | "
-                         f"{p['z_pearson']:.4f} | {p['f0_mean_abs_diff']:.4f} | "
-                         f"{p['task_mean_gradient_cosine_mean']:.4f} / "
-                         f"{p['task_mean_gradient_cosine_min']:.4f} |")
+                  md_table(["split", "rows", "rel. error of z", "Pearson of z", "mean abs Δ f0",
+                            "cosine of per-task mean gradients (mean / min)"],
+                           [[s, p["rows"], f"{p['z_relative_error']:.3f}",
+                             f"{p['z_pearson']:.4f}", f"{p['f0_mean_abs_diff']:.4f}",
+                             f"{p['task_mean_gradient_cosine_mean']:.4f} / "
+                             f"{p['task_mean_gradient_cosine_min']:.4f}"]
+                            for s, p in y["projection"].items()])]
             a = y["affinity"]
             L += ["", "**Grad-TAG affinity** (`GradTAGEstimator(num_subsets=1000, "
                   "subset_size=5, standardize=True)`) against the full-neighbourhood estimate "
                   f"(k auto there: {a['k_full_auto']}); the second row, the same store with "
                   "other sampled subsets, is the estimate's own noise:", "",
-                  "| estimate | off-diagonal Pearson | Spearman | k auto | groups: ARI at k |",
-                  "|---|---|---|---|---|"]
-            for name, r in a["against_full"].items():
-                ari = ", ".join(f"k={k}: {v:.2f}" for k, v in r["ari_groups"].items())
-                L.append(f"| {name} | {r['pearson']:.4f} | {r['spearman']:.4f} | "
-                         f"{r['k_auto']} | {ari} |")
+                  md_table(["estimate", "off-diagonal Pearson", "Spearman", "k auto",
+                            "groups: ARI at k"],
+                           [[name, f"{r['pearson']:.4f}", f"{r['spearman']:.4f}", r["k_auto"],
+                             ", ".join(f"k={k}: {v:.2f}" for k, v in r["ari_groups"].items())]
+                            for name, r in a["against_full"].items()])]
             L.append("")
         L += stages(y["stages"]) + [""]
     if "orkut" in res:
@@ -524,7 +521,7 @@ def render(res: dict) -> str:
         for k, v in o["settings"].items():
             L.append(f"- {k}: {v}")
         t, p = o["training"], o["projection"]
-        L += ["", stages(o["stages"])[0], stages(o["stages"])[1]] + stages(o["stages"])[2:] + [
+        L += [""] + stages(o["stages"]) + [
             "",
             f"Training: {t['seed_nodes_per_s']} seed nodes/s, so one epoch over "
             f"{t['seeds_per_epoch']} seeds ≈ {t['epoch_train_s_extrapolated']} s plus its "
@@ -542,17 +539,16 @@ def render(res: dict) -> str:
             if key not in o:
                 continue
             L += [f"### {title}", "",
-                  "| nodes | directed edges | tasks | train seeds/s | train peak RSS (MB) | "
-                  "validation s | validation peak RSS (MB) | projection fanouts | "
-                  "projection s/batch | batches | projection h (extrap.) |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
-            for r in o[key]["rows"]:
-                L.append(f"| {r['nodes']} | {r['directed_edges']} | {r['tasks']} | "
-                         f"{r['train_seed_nodes_per_s']} | {r['train_peak_rss_mb']} | "
-                         f"{r['validation_s']} | {r['validation_peak_rss_mb']} | "
-                         f"{r.get('projection_fanouts', '')} | "
-                         f"{r['projection_s_per_batch']} | {r['projection_batches']} | "
-                         f"{r['projection_hours_extrapolated']} |")
+                  md_table(["nodes", "directed edges", "tasks", "train seeds/s",
+                            "train peak RSS (MB)", "validation s", "validation peak RSS (MB)",
+                            "projection fanouts", "projection s/batch", "batches",
+                            "projection h (extrap.)"],
+                           [[r["nodes"], r["directed_edges"], r["tasks"],
+                             r["train_seed_nodes_per_s"], r["train_peak_rss_mb"],
+                             r["validation_s"], r["validation_peak_rss_mb"],
+                             r.get("projection_fanouts", ""), r["projection_s_per_batch"],
+                             r["projection_batches"], r["projection_hours_extrapolated"]]
+                            for r in o[key]["rows"]])]
             L.append("")
         L += [f"Train peak RSS is that of `Trainer.fit` (one epoch over a seed fraction, its "
               "validation and the final validation with AP); validation is `evaluate(split="
@@ -566,11 +562,12 @@ def render(res: dict) -> str:
         L += ["## Two ranks (torchrun, gloo, 1 thread each) vs one process", "",
               f"{s['data']}; group model: {s['group']}; projection: {s['projection']}; load "
               f"average at the end {s['load_average']}.", "",
-              "| | one process | two ranks | speed-up |", "|---|---|---|---|",
-              f"| group training (s) | {s['one_process']['group_train_s']:.1f} | "
-              f"{s['two_ranks']['group_train_s']:.1f} | {s['group_training_speedup']}x |",
-              f"| projection (s) | {s['one_process']['projection_s']:.1f} | "
-              f"{s['two_ranks']['projection_s']:.1f} | {s['projection_speedup']}x |", ""]
+              md_table(["", "one process", "two ranks", "speed-up"], [
+                  ["group training (s)", f"{s['one_process']['group_train_s']:.1f}",
+                   f"{s['two_ranks']['group_train_s']:.1f}", f"{s['group_training_speedup']}x"],
+                  ["projection (s)", f"{s['one_process']['projection_s']:.1f}",
+                   f"{s['two_ranks']['projection_s']:.1f}", f"{s['projection_speedup']}x"]]),
+              ""]
         if s.get("note"):
             L += [f"Note: {s['note']}", ""]
     if "train_cli" in res:

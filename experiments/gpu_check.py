@@ -36,7 +36,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from experiments.harness import RESULTS, Record, command, describe_machine, run, write_results
+from experiments.harness import (RESULTS, Record, command, describe_machine, md_table, run,
+                                 write_results)
 from graphmtl.models import ModelConfig, MultiTaskGNN
 from graphmtl.training import TrainConfig, Trainer, evaluate, predict_logits
 
@@ -218,20 +219,19 @@ def render(res: dict) -> str:
         L += [f"**{res['skipped']}**", ""]
     if res.get("agreement"):
         L += ["## (a) Agreement with the CPU (small graph: " + res["small"] + ")", "",
-              "| stage | max diff | tolerance | ok | note |", "|---|---|---|---|---|"]
-        for r in res["agreement"]:
-            L.append(f"| {r['stage']} | {r['max_abs_diff']:.2e} | {r['tolerance']:g} | "
-                     f"{'yes' if r['ok'] else 'NO'} | {r['note']} |")
-        L.append("")
+              md_table(["stage", "max diff", "tolerance", "ok", "note"],
+                       [[r["stage"], f"{r['max_abs_diff']:.2e}", f"{r['tolerance']:g}",
+                         "yes" if r["ok"] else "NO", r["note"]] for r in res["agreement"]]),
+              ""]
     if res.get("timings"):
         t = res["timings"]
         g = t["graph"]
         L += [f"## (b) Grad-TAG stages on {res['large']} ({g['nodes']} nodes, "
               f"{g['directed_edges']} directed edges, {g['tasks']} tasks), device "
               f"{res['device']}", "", f"Settings: {t.get('settings')}", "",
-              "| stage | seconds | CUDA peak (MB) |", "|---|---|---|"]
-        for k, v in t["stages"].items():
-            L.append(f"| {k} | {v['seconds']} | {v.get('cuda_peak_mb', '-')} |")
+              md_table(["stage", "seconds", "CUDA peak (MB)"],
+                       [[k, v["seconds"], v.get("cuda_peak_mb", "-")]
+                        for k, v in t["stages"].items()])]
         p, gx = t["projection"], t["grouping_extrapolated"]
         L += ["", f"Training {t['training']['seed_nodes_per_s']} seed nodes/s. Projection "
               f"{p['seconds_per_batch']} s per batch x {p['num_batches']} batches ≈ "
