@@ -149,12 +149,12 @@ def quick_results(args: argparse.Namespace) -> None:
 def declared_results(module: Any) -> list[str]:
     """The result names a benchmark module records, in its order.
 
-    ``RESULTS`` when the module lists them; else its default result ``NAME`` followed by its
+    ``RESULT_NAMES`` when the module lists them; else its default result ``NAME`` followed by its
     ``VARIANTS``; a benchmark run once per data set (``DATASETS`` and no ``VARIANTS``, like
     ``bench_grouping``) records ``NAME_<dataset>``.
     """
-    if hasattr(module, "RESULTS"):
-        return list(module.RESULTS)
+    if hasattr(module, "RESULT_NAMES"):
+        return list(module.RESULT_NAMES)
     variants = getattr(module, "VARIANTS", None)
     if variants is None and hasattr(module, "DATASETS"):
         return [f"{module.NAME}_{d}" for d in module.DATASETS]
