@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import shutil
 import tempfile
@@ -43,7 +42,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from experiments.harness import Record, md_table, parse_args, quick_results, run, write_results
+from experiments.harness import (Record, load_average, md_table, parse_args, quick_results, run,
+                                 write_results)
 from graphmtl.models import ModelConfig, MultiTaskGNN
 from graphmtl.projection import (Directions, GradientProjector, ProjectionConfig,
                                  linearization_error, project_batch, select_rows)
@@ -187,7 +187,7 @@ def bench_dataset(spec: str, args) -> dict:
                "vmap_grad_needed_rows_per_s": int(labelled[vnodes].sum()) / vmap_s,
                "ours_pairs_per_s": args.batch * n / ours_s,
                "ours_needed_rows_per_s": ours_needed / ours_s,
-               "ours_nodes_per_s": args.batch / ours_s, "load": os.getloadavg()[0]}
+               "ours_nodes_per_s": args.batch / ours_s, "load": load_average()[0]}
         if r == 0:
             full_s, f0b, zb = time_ours(model, feats, onodes, dirs, args.chunk, "full")
             rec["ours_full_strategy_pairs_per_s"] = args.batch * n / full_s
@@ -265,7 +265,7 @@ def bench_scaling(args) -> list[dict]:
                "params": sum(q.numel() for q in model.parameters()), "generate_s": gen_s,
                "seconds_per_batch": s, "batch": args.batch, "pairs_per_s": args.batch * n / s,
                "nodes_per_s": args.batch / s, "z_batch_mb": z.numel() * 4 / 2**20,
-               "load": os.getloadavg()[0]}
+               "load": load_average()[0]}
         out.append(rec)
         print(f"[scaling] n={n}: {rec['nodes_per_s']:.1f} nodes/s, {rec['pairs_per_s']:.0f} "
               f"pairs/s (load {rec['load']:.1f})", flush=True)
