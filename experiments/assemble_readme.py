@@ -24,7 +24,7 @@ NAME = "assemble_readme"
 README = ROOT / "experiments" / "README.md"
 
 #: The benchmark modules, in the order their results appear on the page (pipeline order: data,
-#: generator, training, projection, affinity, clustering, grouping, end to end, scale).
+#: generator, training, projection, affinity, clustering, end to end, grouping methods, scale).
 ORDER = ("bench_data", "bench_generator", "diag_planted_recovery", "bench_trainer",
          "bench_projection", "bench_affinity_solver", "bench_affinity_fidelity",
          "diag_duplicate_tasks", "bench_clustering", "bench_pipeline", "paper_experiments",

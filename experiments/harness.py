@@ -1,21 +1,22 @@
 """What every benchmark shares: where results go, the machine they ran on, the command that made
 them, its declared variants, markdown tables, and atomic result writing.
 
-A benchmark is a module ``experiments/NAME.py`` with ``NAME``, a ``main(argv=None)`` and, when
-it has recorded runs with other settings, ``VARIANTS``: result name -> the options that produce
-it. Run it as ``python -m experiments.NAME [options]`` or ``python -m experiments.NAME --variant
-RESULT``. It writes ``results/<result>.json`` (the numbers, with the command and the machine) and
-``results/<result>.md`` (a table and its reading) through :func:`write_results`;
-``python -m experiments.assemble_readme`` joins the markdown pages into ``experiments/README.md``.
+A benchmark is a module ``experiments/NAME.py`` with ``NAME``, ``parser()`` (its own options),
+``main(argv=None)`` and, when it has recorded runs with other settings, ``VARIANTS``: result name
+-> the options that produce it. Run it as ``python -m experiments.NAME [options]`` or
+``python -m experiments.NAME --variant RESULT``. It writes ``results/<result>.json`` (the numbers,
+with the command and the machine) and ``results/<result>.md`` (a table and its reading) through
+:func:`write_results`; ``python -m experiments.assemble_readme`` joins the pages into
+``experiments/README.md`` in the order it declares, and fails on results no module declares.
 
 A benchmark's ``main`` typically reads::
 
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ...                                       # its own options
-    args = parse_args(p, argv, NAME, VARIANTS)  # adds --out, --results-dir, --variant
+    args = parse_args(parser(), argv, NAME, VARIANTS)  # adds --out, --results-dir, --variant
     record = Record(args)                     # command, machine, load and time at start
     ...                                       # the measurements
     write_results(args.out, {**record.to_dict(), ...}, markdown, args.results_dir)
+
+and ends with ``if __name__ == "__main__": raise SystemExit(run(main, NAME))``.
 """
 
 from __future__ import annotations
@@ -166,11 +167,12 @@ class Record:
     """What every result records besides its numbers: the command, the variant and options in
     effect, the machine, the load at the start and the end, and the wall time.
 
-    Create it when the run starts (after parsing), and call :meth:`to_dict` when it ends.
+    Create it when the run starts, from what :func:`parse_args` returned (``command``; also
+    ``variant`` and ``arguments`` when present), and call :meth:`to_dict` when it ends.
     """
 
-    def __init__(self, args: argparse.Namespace | None = None, module: str | None = None):
-        self.command = getattr(args, "command", None) or command(module or "?")
+    def __init__(self, args: argparse.Namespace):
+        self.command = args.command
         self.variant = getattr(args, "variant", None)
         self.arguments = list(getattr(args, "arguments", None) or [])
         self.machine = machine()
