@@ -1,35 +1,41 @@
-"""Assemble experiments/README.md from the markdown tables the benchmarks wrote.
+"""Assemble ``experiments/README.md`` from the results pages, in the order declared here.
 
-Each benchmark ``experiments/<name>.py`` writes ``results/<name>.json`` and ``results/<name>.md``;
-this script concatenates the ``.md`` files (in pipeline order) under a short preamble.
+The page is the preamble below followed by the markdown page of every result, module by module in
+the order of :data:`ORDER`; each module declares the results it records (its ``NAME`` and
+``VARIANTS``, see :func:`experiments.harness.declared_results`). A declared result that has not
+been run yet is skipped with a note; a file in ``results/`` that no module declares is an error
+(declare it as a variant of the benchmark that wrote it, or remove it).
 
-    .venv/bin/python experiments/assemble_readme.py
+    .venv/bin/python -m experiments.assemble_readme            # write experiments/README.md
+    .venv/bin/python -m experiments.assemble_readme --check    # exit 1 if it is out of date
 """
 
 from __future__ import annotations
 
+import argparse
+import importlib
+import sys
 from pathlib import Path
+from typing import Sequence
 
-HERE = Path(__file__).resolve().parent
-ORDER = ["bench_data", "bench_generator", "bench_generator_transfer",
-         "bench_generator_transfer_converged", "bench_generator_transfer_annotated",
-         "bench_generator_transfer_annotated_noisy", "bench_generator_transfer_scarce",
-         "diag_planted_recovery",
-         "bench_trainer", "bench_projection",
-         "bench_affinity_solver", "bench_affinity_solver_lam1", "bench_affinity_fidelity",
-         "bench_affinity_fidelity_k100", "bench_affinity_fidelity_k40_youtube",
-         "bench_affinity_fidelity_k100_d400",
-         "diag_duplicate_tasks", "bench_clustering", "bench_clustering_autok", "bench_clustering_real_youtube",
-         "bench_clustering_real_dblp", "bench_pipeline",
-         "paper_experiments"]
-# Smoke-size runs written while developing a benchmark; not part of the record.
-SKIP = ("_quick",)
+from experiments.harness import RESULTS, ROOT, declared_results, run
+
+NAME = "assemble_readme"
+README = ROOT / "experiments" / "README.md"
+
+#: The benchmark modules, in the order their results appear on the page (pipeline order: data,
+#: generator, training, projection, affinity, clustering, end to end, grouping methods, scale).
+ORDER = ("bench_data", "bench_generator", "diag_planted_recovery", "bench_trainer",
+         "bench_projection", "bench_affinity_solver", "bench_affinity_fidelity",
+         "diag_duplicate_tasks", "bench_clustering", "bench_pipeline", "paper_experiments",
+         "bench_grouping", "bench_scale", "gpu_check")
 
 PREAMBLE = """# Experiments
 
-Benchmarks and paper-style experiments. Each script writes its results as JSON to `results/` and a
-markdown table next to it; this page is assembled from those tables by
-`.venv/bin/python experiments/assemble_readme.py`. Every table names the command that produced it
+Benchmarks and paper-style experiments. Each benchmark runs as `python -m experiments.NAME`
+(`--help` lists its options; `--variant RESULT` reruns a recorded variant) and writes its results as
+JSON to `results/` and a markdown table next to it; this page is assembled from those tables by
+`.venv/bin/python -m experiments.assemble_readme`. Every table names the command that produced it
 and the machine it ran on (2 CPU cores, 24 GB RAM, no GPU unless stated). Ratios are measured with
 both sides in the same run. Most runs shared the 2 cores with other jobs (load averages are
 recorded in each table), so absolute times are upper bounds.
@@ -54,20 +60,75 @@ recorded in each table), so absolute times are upper bounds.
 """
 
 
-def main() -> None:
-    results = HERE / "results"
-    parts = [PREAMBLE]
-    names = sorted(p.stem for p in results.glob("*.md") if not p.stem.endswith(SKIP))
-    for name in [n for n in ORDER if n in names] + [n for n in names if n not in ORDER]:
-        lines = (results / f"{name}.md").read_text().strip().splitlines()
+def sections(order: Sequence[str] = ORDER) -> list[tuple[str, list[str]]]:
+    """``(module, its declared result names)`` for every module of ``order``."""
+    return [(m, declared_results(importlib.import_module(f"experiments.{m}"))) for m in order]
+
+
+def assemble(results: Path, declared: Sequence[tuple[str, Sequence[str]]],
+             preamble: str = PREAMBLE) -> tuple[str, list[str]]:
+    """The page built from ``results/<name>.md`` of every declared name, and the declared names
+    with no page yet.
+
+    Raises:
+        GraphMTLError: a file in ``results`` belongs to no declared result, or a name is declared
+            twice.
+    """
+    from graphmtl.errors import GraphMTLError, check
+
+    names = [n for _, ns in declared for n in ns]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    check(not twice, f"results declared twice: {', '.join(twice)}")
+    known = {f"{n}{ext}" for n in names for ext in (".json", ".md")}
+    stray = sorted(p.name for p in Path(results).iterdir()
+                   if p.name not in known and not p.name.startswith("."))
+    if stray:
+        raise GraphMTLError(
+            f"{results}: {len(stray)} file(s) no benchmark declares: {', '.join(stray)} (add the "
+            "result to the VARIANTS of the module that wrote it, or remove the file)")
+    parts, missing = [preamble.rstrip() + "\n"], []
+    for name in names:
+        path = Path(results) / f"{name}.md"
+        if not path.is_file():
+            missing.append(name)
+            continue
+        lines = path.read_text().strip().splitlines()
         # Several results share a title (the same benchmark with other settings): the file name
         # tells them apart.
         if lines and lines[0].startswith("# "):
             lines[0] += f" (`results/{name}.md`)"
-        # Each table's own headings sit one level below this page's title.
+        # Each page's own headings sit one level below this page's title.
         parts.append("\n".join("#" + line if line.startswith("#") else line for line in lines))
-    (HERE / "README.md").write_text("\n\n".join(parts) + "\n")
+    return "\n\n".join(parts) + "\n", missing
+
+
+def main(argv: list[str] | None = None) -> int:
+    from graphmtl.utils.io import atomic_path
+
+    p = argparse.ArgumentParser(prog=f"python -m experiments.{NAME}",
+                                description=__doc__.splitlines()[0])
+    p.add_argument("--results-dir", type=Path, default=RESULTS, metavar="DIR",
+                   help="the results pages (default experiments/results)")
+    p.add_argument("--output", type=Path, default=README, metavar="FILE",
+                   help="the page to write (default experiments/README.md)")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 if the page is not what it would be")
+    args = p.parse_args(argv)
+    page, missing = assemble(args.results_dir, sections())
+    if missing:
+        print(f"{NAME}: not run yet (skipped): {', '.join(missing)}", file=sys.stderr)
+    if args.check:
+        current = args.output.read_text() if args.output.is_file() else ""
+        if current != page:
+            print(f"{NAME}: {args.output} is out of date; run python -m experiments.{NAME}",
+                  file=sys.stderr)
+            return 1
+        return 0
+    with atomic_path(args.output) as tmp:
+        tmp.write_text(page)
+    print(f"wrote {args.output}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run(main, NAME))

@@ -22,17 +22,18 @@ The K trained subsets are drawn from a pool of P tasks so every pooled task appe
 of them (needed for per-task rank correlation); their number is far below m to fit the run in
 about 25 minutes on 2 cores.
 
-    python experiments/bench_affinity_fidelity.py            # all three datasets
-    python experiments/bench_affinity_fidelity.py --quick    # planted graph only, small
+    python -m experiments.bench_affinity_fidelity            # all three datasets
+    python -m experiments.bench_affinity_fidelity --quick    # planted graph only, small
+    python -m experiments.bench_affinity_fidelity --variant bench_affinity_fidelity_k100
+
+Writes ``experiments/results/bench_affinity_fidelity.json`` and ``.md`` (a smoke run:
+``experiments/work/results/``).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import resource
-import sys
 import tempfile
 import time
 import warnings
@@ -42,13 +43,23 @@ import numpy as np
 import scipy.stats
 import torch
 
+from experiments.harness import (DATA_ROOT, Record, md_table, parse_args, quick_results, run,
+                                 write_results)
 from graphmtl.affinity import (GradTAGEstimator, SplitRows, higher_order_affinity,
                                sample_subsets, score_subsets)
 from graphmtl.affinity.baselines import TrainedSubsetScores, val_rows_from_store
-from graphmtl.utils.io import atomic_write_json
 
-RESULTS = Path(__file__).parent / "results"
-DATA_ROOT = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
+NAME = "bench_affinity_fidelity"
+_TRAINED_100 = ["--k", "100", "--pool", "30", "--ft-epochs", "20", "--ft-lr", "0.01"]
+#: Recorded runs with other settings: result name -> options.
+VARIANTS: dict[str, list[str]] = {
+    "bench_affinity_fidelity_k100": ["--datasets", "planted,amazon", *_TRAINED_100],
+    "bench_affinity_fidelity_k40_youtube": ["--datasets", "youtube", "--k", "40", "--pool", "30",
+                                            "--ft-epochs", "20", "--ft-lr", "0.01"],
+    # Recorded before the rerun (noise floor) existed.
+    "bench_affinity_fidelity_k100_d400": ["--datasets", "planted", *_TRAINED_100, "--dim", "400",
+                                          "--no-repeat"],
+}
 
 
 def _cpu() -> float:
@@ -221,10 +232,8 @@ def run_dataset(name, spec, args, mc, tc, tmp: Path) -> dict:
     return out
 
 
-def main(argv=None) -> int:
-    from graphmtl.models import ModelConfig
-    from graphmtl.training import TrainConfig
-
+def parser() -> argparse.ArgumentParser:
+    """Its own options (:func:`experiments.harness.parse_args` adds the shared ones)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--datasets", default="youtube,amazon,planted")
     ap.add_argument("--m", type=int, default=2000, help="subsets of the estimate")
@@ -241,24 +250,28 @@ def main(argv=None) -> int:
     ap.add_argument("--lam", type=float, default=1.0)
     ap.add_argument("--lam-grid", type=float, nargs="+", default=[1e-2, 1e-1, 1.0, 10.0, 100.0])
     ap.add_argument("--hidden", type=int, default=64)
-    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--quick", action="store_true",
+                    help="planted graph only, small (results to experiments/work/results)")
     ap.add_argument("--repeat", action=argparse.BooleanOptionalAction, default=True,
                     help="train the K subsets again with another seed (the noise floor)")
-    ap.add_argument("--out", default="bench_affinity_fidelity")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv=None) -> int:
+    from graphmtl.models import ModelConfig
+    from graphmtl.training import TrainConfig
+
+    args = parse_args(parser(), argv, NAME, VARIANTS)
     if args.quick:
+        quick_results(args)
         args.datasets, args.m, args.k, args.pool, args.epochs = "planted", 200, 6, 8, 10
-        args.out += "_quick"
     mc = ModelConfig(encoder="sign", hidden=args.hidden, num_layers=2, dropout=0.1, sign_hops=3)
     tc = TrainConfig(epochs=args.epochs, lr=0.01, batch_size=1024, patience=0, seed=0,
                      metric="loss", num_threads=None)
     specs = {"youtube": f"snap:youtube,k=100,root={DATA_ROOT}",
              "amazon": f"snap:amazon,k=100,root={DATA_ROOT}",
              "planted": "synthetic:num_nodes=3000,num_tasks=30,num_groups=5,seed=0"}
-    command = "python experiments/bench_affinity_fidelity.py " + " ".join(
-        sys.argv[1:] if argv is None else argv)
-    load_before = os.getloadavg()
-    t_start = time.perf_counter()
+    record = Record(args)
     results = []
     with tempfile.TemporaryDirectory(prefix="bench_fidelity_") as tmp:
         for name in args.datasets.split(","):
@@ -266,57 +279,51 @@ def main(argv=None) -> int:
                 print(f"[{name}] skipped: {DATA_ROOT} absent")
                 continue
             results.append(run_dataset(name, specs[name], args, mc, tc, Path(tmp)))
-    summary = {"command": command, "machine": {"cpus": os.cpu_count(), "torch": torch.__version__,
-                                               "platform": platform.platform()},
-               "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
-               "total_wall_s": time.perf_counter() - t_start,
-               "settings": {k: v for k, v in vars(args).items()},
-               "model": mc.to_dict(), "train": tc.to_dict(), "results": results,
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                if k not in ("command", "arguments")}
+    summary = {**record.to_dict(), "settings": settings, "model": mc.to_dict(),
+               "train": tc.to_dict(), "results": results,
                "goal": "mean relative error <= 2% at <= 1% of the compute of m subset trainings"}
-    RESULTS.mkdir(exist_ok=True)
-    atomic_write_json(RESULTS / f"{args.out}.json", summary)
+    rows = []
+    for r in results:
+        for label in ("finetune", "scratch"):
+            f = r["fidelity"][label]
+            sweep = r["fidelity"]["lam_sweep"]
+            best_lam = min(sweep, key=lambda k: sweep[k][label])
+            rows.append([r["dataset"], label, f"{f['rel_error']:.2%}",
+                         f"{f['rel_error_no_change']:.2%}", f"{f['pooled_rel_error']:.2%}",
+                         f"{f['pooled_rel_error_no_change']:.2%}", f"{f['T_rel_frobenius']:.3f}",
+                         f"{f['T_rel_frobenius_standardized']:.3f}",
+                         f"{f['per_task_spearman']:.2f} ({f['spearman_tasks']})",
+                         f"{sweep[best_lam][label]:.2%} (λ={best_lam})",
+                         f"{f['repeat_rel_error']:.2%} / {f['repeat_per_task_spearman']:.2f}"
+                         if "repeat_rel_error" in f else "–"])
     lines = [
         "# Grad-TAG estimate vs trained subset models: fidelity and cost", "",
-        f"Command: `{command}`  ",
-        f"Load average before {load_before[0]:.1f}, after {os.getloadavg()[0]:.1f} (2 cores, "
-        f"shared with other processes); total {summary['total_wall_s'] / 60:.1f} min.", "",
+        record.markdown(), "",
         f"Model: SIGN hidden {args.hidden}, 3 hops; base/scratch {args.epochs} epochs, fine-tune "
         f"{args.ft_epochs} epochs at lr {args.ft_lr}. Store d = {args.dim}, {args.budget} rows "
         f"per task and split. Estimate: m = {args.m} subsets of size {args.size}, relative "
         f"λ = {args.lam}. Trained: K = {args.k} subsets of size {args.trained_size} from a pool "
         f"of {args.pool} tasks, both fine-tuned and from scratch, scored on the store's "
         f"validation rows.", "",
-        "| data | vs | rel. error f̂ | no-change predictor | pooled Σ|f̂−f|/Σ|f| | pooled, "
-        "no-change | ‖T̂−T‖/‖T‖ raw | ‖T̂−T‖/‖T‖ standardised | per-task Spearman (tasks) | "
-        "best λ-sweep rel. error | rerun, other seed: rel. error / Spearman |",
-        "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in results:
-        for label in ("finetune", "scratch"):
-            f = r["fidelity"][label]
-            sweep = r["fidelity"]["lam_sweep"]
-            best_lam = min(sweep, key=lambda k: sweep[k][label])
-            best = f"{sweep[best_lam][label]:.2%} (λ={best_lam})"
-            lines.append(f"| {r['dataset']} | {label} | {f['rel_error']:.2%} | "
-                         f"{f['rel_error_no_change']:.2%} | {f['pooled_rel_error']:.2%} | "
-                         f"{f['pooled_rel_error_no_change']:.2%} | {f['T_rel_frobenius']:.3f} | "
-                         f"{f['T_rel_frobenius_standardized']:.3f} | "
-                         f"{f['per_task_spearman']:.2f} ({f['spearman_tasks']}) | {best} | "
-                         + (f"{f['repeat_rel_error']:.2%} / {f['repeat_per_task_spearman']:.2f} |"
-                            if "repeat_rel_error" in f else "– |"))
-    lines += ["", "Cost (CPU seconds; trainings single-threaded, extrapolated from the measured "
-                  "per-subset times):", "",
-              "| data | estimate (projection + solve) | + base training | m fine-tunes | "
-              "m scratch trainings | n(n−1)/2 pair trainings | estimate / m scratch | "
-              "estimate / m fine-tunes | estimate / pairwise |", "|---|---|---|---|---|---|---|---|---|"]
-    for r in results:
-        c = r["cost"]
-        lines.append(f"| {r['dataset']} | {c['estimate_cpu_s']:.0f} | "
-                     f"{c['estimate_with_base_cpu_s']:.0f} | {c['m_finetunes_cpu_s']:.0f} | "
-                     f"{c['m_scratch_cpu_s']:.0f} | {c['pairwise_cpu_s']:.0f} | "
-                     f"{c['ratio_estimate_to_m_scratch']:.2%} | "
-                     f"{c['ratio_estimate_to_m_finetunes']:.2%} | "
-                     f"{c['ratio_estimate_to_pairwise']:.2%} |")
-    (RESULTS / f"{args.out}.md").write_text("\n".join(lines) + "\n")
+        md_table(["data", "vs", "rel. error f̂", "no-change predictor", "pooled Σ|f̂−f|/Σ|f|",
+                  "pooled, no-change", "‖T̂−T‖/‖T‖ raw", "‖T̂−T‖/‖T‖ standardised",
+                  "per-task Spearman (tasks)", "best λ-sweep rel. error",
+                  "rerun, other seed: rel. error / Spearman"], rows),
+        "", "Cost (CPU seconds; trainings single-threaded, extrapolated from the measured "
+            "per-subset times):", "",
+        md_table(["data", "estimate (projection + solve)", "+ base training", "m fine-tunes",
+                  "m scratch trainings", "n(n−1)/2 pair trainings", "estimate / m scratch",
+                  "estimate / m fine-tunes", "estimate / pairwise"],
+                 [[r["dataset"], f"{c['estimate_cpu_s']:.0f}",
+                   f"{c['estimate_with_base_cpu_s']:.0f}", f"{c['m_finetunes_cpu_s']:.0f}",
+                   f"{c['m_scratch_cpu_s']:.0f}", f"{c['pairwise_cpu_s']:.0f}",
+                   f"{c['ratio_estimate_to_m_scratch']:.2%}",
+                   f"{c['ratio_estimate_to_m_finetunes']:.2%}",
+                   f"{c['ratio_estimate_to_pairwise']:.2%}"]
+                  for r in results for c in [r["cost"]]])]
+    write_results(args.out, summary, "\n".join(lines), args.results_dir)
     print("\n".join(lines))
     return 0
 
@@ -325,4 +332,4 @@ if __name__ == "__main__":
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*never share a scored subset.*")
-        sys.exit(main())
+        raise SystemExit(run(main, NAME))

@@ -12,17 +12,18 @@ per subset, on the sample, and (b) against the scikit-learn fits on an f0 = 0 co
 rows, solved by the batched solver. Both sides run in this process, interleaved (half the sample
 before the batched solve, half after).
 
-    python experiments/bench_affinity_solver.py            # full size
-    python experiments/bench_affinity_solver.py --quick    # n=100, m=400, d=100
+    python -m experiments.bench_affinity_solver            # full size
+    python -m experiments.bench_affinity_solver --quick    # n=100, m=400, d=100
+    python -m experiments.bench_affinity_solver --variant bench_affinity_solver_lam1
+
+Writes ``experiments/results/bench_affinity_solver.json`` and ``.md`` (a smoke run:
+``experiments/work/results/``).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import resource
-import sys
 import tempfile
 import time
 import warnings
@@ -33,12 +34,14 @@ import scipy.optimize
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from graphmtl.affinity.solver import relative_lambda
+from experiments.harness import Record, md_table, parse_args, quick_results, run, write_results
 from graphmtl.affinity import (BatchedSubsetSolver, SolverConfig, SplitRows, sample_subsets,
                                score_subsets, write_synthetic_store)
-from graphmtl.utils.io import atomic_write_json
+from graphmtl.affinity.solver import relative_lambda
 
-RESULTS = Path(__file__).parent / "results"
+NAME = "bench_affinity_solver"
+#: Recorded runs with other settings: result name -> options.
+VARIANTS: dict[str, list[str]] = {"bench_affinity_solver_lam1": ["--lam", "1.0"]}
 
 
 def _subset_rows(rows: SplitRows, subset: np.ndarray):
@@ -68,7 +71,8 @@ def scipy_fit(rows, subset, lam):
                                    options=dict(gtol=1e-10, ftol=1e-15, maxiter=5000)).x
 
 
-def main(argv=None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """Its own options (:func:`experiments.harness.parse_args` adds the shared ones)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=500)
     ap.add_argument("--m", type=int, default=2000)
@@ -78,16 +82,19 @@ def main(argv=None) -> int:
     ap.add_argument("--val-rows", default="300-600", help="val rows per task MIN-MAX")
     ap.add_argument("--sample", type=int, default=10, help="subsets fit by the references")
     ap.add_argument("--lam", type=float, default=1e-2, help="relative lambda")
-    ap.add_argument("--quick", action="store_true", help="n=100, m=400, d=100")
-    ap.add_argument("--out", default="bench_affinity_solver")
-    args = ap.parse_args(argv)
+    ap.add_argument("--quick", action="store_true",
+                    help="n=100, m=400, d=100 (results to experiments/work/results)")
+    return ap
+
+
+def main(argv=None) -> int:
+    args = parse_args(parser(), argv, NAME, VARIANTS)
     if args.quick:
-        args.n, args.m, args.d, args.out = 100, 400, 100, args.out + "_quick"
+        quick_results(args)
+        args.n, args.m, args.d = 100, 400, 100
     rlo, rhi = (int(x) for x in args.rows.split("-"))
     vlo, vhi = (int(x) for x in args.val_rows.split("-"))
-    command = "python experiments/bench_affinity_solver.py " + " ".join(sys.argv[1:] if argv is None
-                                                                          else argv)
-    load_before = os.getloadavg()
+    record = Record(args)
 
     with tempfile.TemporaryDirectory(prefix="bench_affinity_") as tmp:
         t0 = time.perf_counter()
@@ -127,7 +134,6 @@ def main(argv=None) -> int:
     t_score = time.perf_counter() - t0
     ref_b = run_refs(sample[half:])
     ref = {k: ref_a[k] + ref_b[k] for k in ref_a}
-    load_after = os.getloadavg()
 
     # (a) agreement with scipy on the exact objective; scores of the two solutions
     W_ref = np.stack(ref["scipy_w"])
@@ -146,10 +152,7 @@ def main(argv=None) -> int:
     per_scipy = float(np.mean(ref["scipy_s"]))
     counts = np.diff(train.ptr)
     result = {
-        "command": command, "machine": {"cpus": os.cpu_count(), "torch": torch.__version__,
-                                        "platform": platform.platform(),
-                                        "torch_threads": torch.get_num_threads()},
-        "loadavg_before": load_before, "loadavg_after": load_after,
+        **record.to_dict(),
         "problem": {"n": args.n, "m": args.m, "size": args.size, "d": args.d,
                     "train_rows_per_task": [rlo, rhi], "val_rows_per_task": [vlo, vhi],
                     "train_rows": int(counts.sum()), "mean_train_rows": float(counts.mean()),
@@ -171,26 +174,24 @@ def main(argv=None) -> int:
         "goal": {"solve_s_max": 60.0, "met": bool(t_solve <= 60.0)},
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
-    RESULTS.mkdir(exist_ok=True)
-    atomic_write_json(RESULTS / f"{args.out}.json", result)
     b, r, a = result["batched"], result["reference"], result["agreement"]
+    table = md_table(["", "time", "per subset"], [
+        ["batched solve (all m)", f"{t_solve:.1f} s wall, {cpu_solve:.1f} s CPU",
+         f"{t_solve / args.m * 1e3:.1f} ms"],
+        ["scoring (val loss + F1, all m)", f"{t_score:.1f} s", ""],
+        [f"scikit-learn, one fit per subset (extrapolated from {len(sample)})",
+         f"{r['sklearn_extrapolated_s']:.0f} s", f"{per_sklearn * 1e3:.0f} ms"],
+        ["scipy L-BFGS on the exact objective (extrapolated)",
+         f"{r['scipy_extrapolated_s']:.0f} s", f"{per_scipy * 1e3:.0f} ms"]])
     md = f"""# Batched subset solver vs one scikit-learn fit per subset
 
-Command: `{command}`  
-Machine: {os.cpu_count()} CPUs, torch {torch.__version__}; load average before
-{load_before[0]:.2f}, after {load_after[0]:.2f} (other processes share the cores; CPU seconds of
-the solve are given as a load-independent measure).
+{record.markdown()} CPU seconds of the solve are given as a load-independent measure.
 
 Problem: n = {args.n} tasks, m = {args.m} subsets of size {args.size}, d = {args.d};
 {rlo}–{rhi} train rows per task ({int(counts.sum())} in all), λ = {lam:.3g}
 ({args.lam} × mean curvature).
 
-| | time | per subset |
-|---|---|---|
-| batched solve (all m) | {t_solve:.1f} s wall, {cpu_solve:.1f} s CPU | {t_solve / args.m * 1e3:.1f} ms |
-| scoring (val loss + F1, all m) | {t_score:.1f} s | |
-| scikit-learn, one fit per subset (extrapolated from {len(sample)}) | {r['sklearn_extrapolated_s']:.0f} s | {per_sklearn * 1e3:.0f} ms |
-| scipy L-BFGS on the exact objective (extrapolated) | {r['scipy_extrapolated_s']:.0f} s | {per_scipy * 1e3:.0f} ms |
+{table}
 
 Ratio scikit-learn / batched: **{result['ratio_sklearn_over_batched']:.0f}×**; scipy / batched:
 {result['ratio_scipy_over_batched']:.0f}×. Goal ≤ 60 s: **{'met' if t_solve <= 60 else 'missed'}**
@@ -205,7 +206,7 @@ Agreement on the {len(sample)} sampled subsets: max |ŵ − ŵ_scipy| = {a['max_
 {a['max_rel_val_loss_diff_vs_scipy']:.1e}; with f0 = 0, max |ŵ − ŵ_sklearn| =
 {a['max_abs_w_diff_vs_sklearn_f0_zero']:.1e} (scikit-learn at tol 1e-6).
 """
-    (RESULTS / f"{args.out}.md").write_text(md)
+    write_results(args.out, result, md, args.results_dir)
     print(md)
     return 0
 
@@ -213,4 +214,4 @@ Agreement on the {len(sample)} sampled subsets: max |ŵ − ŵ_scipy| = {a['max_
 if __name__ == "__main__":
     with warnings.catch_warnings():
         warnings.simplefilter("default")
-        sys.exit(main())
+        raise SystemExit(run(main, NAME))

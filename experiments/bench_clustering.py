@@ -11,29 +11,38 @@ the planted groups. Methods: ``sdp_exact`` (cvxpy + SCS), ``sdp_lowrank`` (defau
 ``sdp_lowrank_nopolish``, ``spectral``, ``random_same_sizes``. All solvers run with one BLAS /
 OpenMP thread (TaskClustering's default). Real affinities: ``--affinity T.npy --k K``.
 
-    nice -n 5 .venv/bin/python experiments/bench_clustering.py --sizes 100 200 500 1000 2000 \
+    nice -n 5 .venv/bin/python -m experiments.bench_clustering --sizes 100 200 500 1000 2000 \
         --exact-max-n 500
+    nice -n 5 .venv/bin/python -m experiments.bench_clustering --variant bench_clustering_autok
+
+Writes ``experiments/results/bench_clustering.json`` and ``.md`` (``--auto-k``:
+``bench_clustering_autok``), rewritten after every size so a partial run keeps what it measured.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import resource
-import sys
 import multiprocessing as mp
+import resource
 import time
-from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
+from experiments.harness import Record, md_table, parse_args, run, write_results
 from graphmtl.clustering import (TaskClustering, partition_objective, planted_affinity,
                                  random_partition, spectral_partition)
-from graphmtl.utils.io import atomic_path, atomic_write_json
 
-RESULTS = Path(__file__).resolve().parent / "results"
+NAME = "bench_clustering"
+#: Recorded runs with other settings: result name -> options. The real affinities are those of
+#: the paper-style runs (``python -m experiments.paper_experiments``, seed 0).
+VARIANTS: dict[str, list[str]] = {
+    "bench_clustering_autok": ["--auto-k"],
+    "bench_clustering_real_youtube": [
+        "--affinity", "runs/paper/youtube-seed0/affinity/affinity.npy", "--k", "10"],
+    "bench_clustering_real_dblp": [
+        "--affinity", "runs/paper/dblp-seed0/affinity/affinity.npy", "--k", "10"],
+}
 
 
 def _worker(method: str, A, k: int, seed: int, queue) -> None:
@@ -106,43 +115,35 @@ def bench_one(A, k, labels, exact: bool, seed: int) -> list[dict]:
     return rows
 
 
-def write_md(path: Path, meta: dict, rows: list[dict]) -> None:
-    lines = ["# bench_clustering", "", f"Command: `{meta['command']}`", "",
-             f"Machine: {meta['machine']}; load average before/after: {meta['load_before']} / "
-             f"{meta['load_after']} (other helpers' jobs share the 2 cores; timings are inflated "
-             "accordingly).", "",
-             "| n | k | nu | method | solver | time s | maxrss MB | SDP obj | vs exact | bound gap | "
-             "rounded obj | rounded/exact SDP | ARI |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-
+def markdown(record: Record, rows: list[dict]) -> str:
     def f(x, fmt):
         return "" if x is None or (isinstance(x, float) and not np.isfinite(x)) else format(x, fmt)
 
-    for r in rows:
-        lines.append(
-            f"| {r['n']} | {r['k']} | {r.get('nu', '')} | {r['method']} | {r.get('solver', '')} | "
-            f"{f(r.get('seconds'), '.2f')} | {f(r.get('maxrss_mb'), '.0f')} | "
-            f"{f(r.get('sdp_objective'), '.2f')} | {f(r.get('sdp_vs_exact'), '.4f')} | "
-            f"{f(r.get('gap'), '.3f')} | {f(r.get('rounded_objective'), '.2f')} | "
-            f"{f(r.get('rounded_vs_exact_sdp'), '.4f')} | {f(r.get('ari'), '.3f')} |")
-    lines += ["", "bound gap = (certified upper bound - SDP objective) / bound: tight for SCS "
-              "and ADMM (their duals); for the unpolished low-rank solver the best of the ALM "
-              "multipliers and the rounded partition's complementary-slackness multipliers "
-              "with their trace multiplier searched (`partition_bound`; tight when that "
-              "partition solves the SDP and the rank-one multiplier blocks can prove it, loose "
-              "otherwise; a slightly negative gap is the low-rank X's ~1e-4 infeasibility). "
-              "time = wall time of the whole fit (preprocess, solve, round, certify, polish) "
-              "in its own process; maxrss = that process's peak RSS (includes ~250 MB of "
-              "imported libraries).", *meta.get("notes", []), ""]
-    with atomic_path(path) as tmp:
-        tmp.write_text("\n".join(lines))
+    table = md_table(
+        ["n", "k", "nu", "method", "solver", "time s", "maxrss MB", "SDP obj", "vs exact",
+         "bound gap", "rounded obj", "rounded/exact SDP", "ARI"],
+        [[r["n"], r["k"], "" if r.get("nu") is None else r["nu"], r["method"],
+          r.get("solver", ""), f(r.get("seconds"), ".2f"), f(r.get("maxrss_mb"), ".0f"),
+          f(r.get("sdp_objective"), ".2f"), f(r.get("sdp_vs_exact"), ".4f"),
+          f(r.get("gap"), ".3f"), f(r.get("rounded_objective"), ".2f"),
+          f(r.get("rounded_vs_exact_sdp"), ".4f"), f(r.get("ari"), ".3f")] for r in rows])
+    lines = ["# bench_clustering", "", record.markdown(), "", table,
+             "", "bound gap = (certified upper bound - SDP objective) / bound: tight for SCS "
+             "and ADMM (their duals); for the unpolished low-rank solver the best of the ALM "
+             "multipliers and the rounded partition's complementary-slackness multipliers "
+             "with their trace multiplier searched (`partition_bound`; tight when that "
+             "partition solves the SDP and the rank-one multiplier blocks can prove it, loose "
+             "otherwise; a slightly negative gap is the low-rank X's ~1e-4 infeasibility). "
+             "time = wall time of the whole fit (preprocess, solve, round, certify, polish) "
+             "in its own process; maxrss = that process's peak RSS (includes ~250 MB of "
+             "imported libraries)."]
+    return "\n".join(lines)
 
 
-def bench_auto_k(out: str, seeds=(0,)) -> None:
+def bench_auto_k(args, seeds=(0,)) -> None:
     """auto-k criteria on planted groups with task offsets, equal vs unequal sizes."""
+    record = Record(args)
     rows = []
-    meta = {"command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "load_before": [round(x, 2) for x in os.getloadavg()]}
     for n, k0 in ((30, 5), (100, 6), (200, 8)):
         for nu in (0.4, 0.7, 1.0):
             for balanced in (True, False):
@@ -162,27 +163,24 @@ def bench_auto_k(out: str, seeds=(0,)) -> None:
                                      "seconds": time.perf_counter() - t}
                     rows.append(row)
                     print(row, flush=True)
-    meta["load_after"] = [round(x, 2) for x in os.getloadavg()]
-    atomic_write_json(out + ".json", {"meta": meta, "rows": rows})
-    lines = ["# bench_clustering: choosing k", "", f"Command: `{meta['command']}`", "",
-             f"Load average before/after: {meta['load_before']} / {meta['load_after']}.", "",
+    ok = {c: sum(r[c]["k"] == r["k0"] for r in rows) for c in ("edge", "elbow")}
+    lines = ["# bench_clustering: choosing k", "", record.markdown(), "",
              "Planted groups (equal sizes, or Dirichlet(2) sizes with >= 2 per group) plus "
              "per-task offsets a_i + a_j, k_range 2..min(n-1, 20), low-rank solver.", "",
-             "| n | k0 | nu | sizes | edge k | edge ARI | edge s | elbow k | elbow ARI | elbow s |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        e, b = r["edge"], r["elbow"]
-        lines.append(f"| {r['n']} | {r['k0']} | {r['nu']} | {r['sizes']} | {e['k']} | "
-                     f"{e['ari']:.3f} | {e['seconds']:.1f} | {b['k']} | {b['ari']:.3f} | "
-                     f"{b['seconds']:.1f} |")
-    ok = {c: sum(r[c]["k"] == r["k0"] for r in rows) for c in ("edge", "elbow")}
-    lines += ["", f"k recovered exactly: edge {ok['edge']}/{len(rows)}, elbow "
-              f"{ok['elbow']}/{len(rows)}.", ""]
-    with atomic_path(Path(out + ".md")) as tmp:
-        tmp.write_text("\n".join(lines))
+             md_table(["n", "k0", "nu", "sizes", "edge k", "edge ARI", "edge s", "elbow k",
+                       "elbow ARI", "elbow s"],
+                      [[r["n"], r["k0"], r["nu"], r["sizes"], r["edge"]["k"],
+                        f"{r['edge']['ari']:.3f}", f"{r['edge']['seconds']:.1f}",
+                        r["elbow"]["k"], f"{r['elbow']['ari']:.3f}",
+                        f"{r['elbow']['seconds']:.1f}"] for r in rows]),
+             "", f"k recovered exactly: edge {ok['edge']}/{len(rows)}, elbow "
+             f"{ok['elbow']}/{len(rows)}."]
+    write_results(args.out, {**record.to_dict(), "rows": rows}, "\n".join(lines),
+                  args.results_dir)
 
 
-def main(argv=None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """Its own options (:func:`experiments.harness.parse_args` adds the shared ones)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[100, 200, 500, 1000, 2000])
     p.add_argument("--nus", type=float, nargs="+", default=[0.6, 1.0, 1.5])
@@ -190,22 +188,25 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--affinity", help="real affinity .npy (hook for the estimator's output)")
     p.add_argument("--k", type=int, default=20)
-    p.add_argument("--out", default=str(RESULTS / "bench_clustering"))
     p.add_argument("--auto-k", action="store_true",
-                   help="benchmark the auto-k criteria instead (writes <out>_autok.json/md)")
-    args = p.parse_args(argv)
+                   help=f"benchmark the auto-k criteria instead (default result "
+                        f"{NAME}_autok)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(parser(), argv, NAME, VARIANTS)
     if args.auto_k:
-        bench_auto_k(args.out + "_autok")
+        if args.out == NAME:
+            args.out = f"{NAME}_autok"
+        bench_auto_k(args)
         return 0
-    meta = {"command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-            "load_before": [round(x, 2) for x in os.getloadavg()]}
+    record = Record(args)
     rows: list[dict] = []
 
     def save():
-        meta["load_after"] = [round(x, 2) for x in os.getloadavg()]
-        atomic_write_json(args.out + ".json", {"meta": meta, "rows": rows})
-        write_md(Path(args.out + ".md"), meta, rows)
+        write_results(args.out, {**record.to_dict(), "rows": rows}, markdown(record, rows),
+                      args.results_dir)
 
     if args.affinity:
         A = np.load(args.affinity)
@@ -225,4 +226,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(run(main, NAME))

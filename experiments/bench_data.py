@@ -18,8 +18,8 @@ included: see ``baseline_rss_mb``).
 
 Usage::
 
-    nice -n 5 .venv/bin/python experiments/bench_data.py             # youtube and dblp, 3 repeats
-    .venv/bin/python experiments/bench_data.py --datasets youtube --repeats 1
+    nice -n 5 .venv/bin/python -m experiments.bench_data       # youtube and dblp, 3 repeats
+    .venv/bin/python -m experiments.bench_data --datasets youtube --repeats 1
 
 Writes experiments/results/bench_data.json and .md.
 """
@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import shutil
 import statistics
@@ -39,13 +37,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from experiments.harness import DATA_ROOT, ROOT, Record, md_table, parse_args, run, write_results
 
-from graphmtl.utils.io import atomic_path, atomic_write_json  # noqa: E402
-
-RESULTS = ROOT / "experiments" / "results"
-SNAP = ROOT.parent / "shared" / "datasets" / "snap"
+NAME = "bench_data"
+SNAP = DATA_ROOT / "snap"
 
 
 def _peak_rss_mb() -> float:
@@ -94,27 +89,32 @@ def _child(dataset: str, mode: str, repeats: int, cache: str) -> dict:
 
 
 def _run(dataset: str, mode: str, repeats: int, cache: str) -> dict:
-    cmd = [sys.executable, __file__, "--child", dataset, mode, str(repeats), cache]
+    cmd = [sys.executable, "-m", f"experiments.{NAME}", "--child", dataset, mode, str(repeats),
+           cache]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if proc.returncode != 0:
         raise SystemExit(f"child failed ({dataset} {mode}):\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        _, _, dataset, mode, repeats, cache = sys.argv
+def parser() -> argparse.ArgumentParser:
+    """Its own options (:func:`experiments.harness.parse_args` adds the shared ones)."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--datasets", nargs="+", default=["youtube", "dblp"])
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)  # internal: one measurement
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(parser(), argv, NAME)
+    if args.child:
+        dataset, mode, repeats, cache = args.child
         print(json.dumps(_child(dataset, mode, int(repeats), cache)))
-        return
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--datasets", nargs="+", default=["youtube", "dblp"])
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+        return 0
     if not (SNAP / "com-dblp.ungraph.txt.gz").is_file():
         raise SystemExit(f"SNAP files not found in {SNAP}")
-    command = "nice -n 5 .venv/bin/python experiments/bench_data.py " + " ".join(
-        sys.argv[1:]) if sys.argv[1:] else "nice -n 5 .venv/bin/python experiments/bench_data.py"
-    load_before = os.getloadavg()
+    record = Record(args)
     rows = []
     for dataset in args.datasets:
         cache = tempfile.mkdtemp(prefix=f"bench-data-{dataset}-")
@@ -130,38 +130,25 @@ def main() -> None:
                      "baseline_rss_mb": cold["baseline_rss_mb"],
                      "all_runs": {"cold": cold["seconds_all"], "warm": warm["seconds_all"]}})
         print(f"{dataset}: {rows[-1]}", file=sys.stderr)
-    load_after = os.getloadavg()
-    result = {"benchmark": "bench_data", "command": command, "repeats": args.repeats,
-              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                          "python": platform.python_version()},
-              "loadavg_before": [round(x, 2) for x in load_before],
-              "loadavg_after": [round(x, 2) for x in load_after],
-              "time": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(RESULTS / "bench_data.json", result)
-    head = ("| dataset | nodes | edges | tasks | parse s | recipe s | features s | cold s | warm s "
-            "| cold peak RSS MB | warm peak RSS MB |")
-    lines = ["# bench_data: SNAP recipe + structural features", "",
-             f"Command: `{command}` ({args.repeats} repeats, medians; each mode in a fresh "
-             "process; torch single-threaded).",
-             f"Machine: {platform.platform()}, {os.cpu_count()} CPUs; load average before "
-             f"{result['loadavg_before']}, after {result['loadavg_after']} (other jobs share the "
-             "cores, so times are upper bounds).", "",
-             "recipe = parse + k largest + induced subgraph + per-task splits; features = FastRP "
-             "128-d; cold = `load_dataset` with an empty cache (recipe + features + hashing + "
-             "writing the .npz); warm = `load_dataset` from the cache in a new process. Peak RSS "
-             "includes the interpreter with torch imported "
-             f"(about {rows[0]['baseline_rss_mb']:.0f} MB).", "", head,
-             "|" + "---|" * (head.count("|") - 1)]
-    for r in rows:
-        lines.append(f"| {r['dataset']} | {r['nodes']:,} | {r['edges']:,} | {r['tasks']} | "
-                     f"{r['parse_s']:.2f} | {r['recipe_s']:.2f} | {r['features_s']:.2f} | "
-                     f"{r['cold_s']:.2f} | {r['warm_s']:.2f} | {r['cold_peak_rss_mb']:.0f} | "
-                     f"{r['warm_peak_rss_mb']:.0f} |")
-    with atomic_path(RESULTS / "bench_data.md") as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
-    print((RESULTS / "bench_data.md").read_text())
+    table = md_table(
+        ["dataset", "nodes", "edges", "tasks", "parse s", "recipe s", "features s", "cold s",
+         "warm s", "cold peak RSS MB", "warm peak RSS MB"],
+        [[r["dataset"], f"{r['nodes']:,}", f"{r['edges']:,}", r["tasks"], f"{r['parse_s']:.2f}",
+          f"{r['recipe_s']:.2f}", f"{r['features_s']:.2f}", f"{r['cold_s']:.2f}",
+          f"{r['warm_s']:.2f}", f"{r['cold_peak_rss_mb']:.0f}", f"{r['warm_peak_rss_mb']:.0f}"]
+         for r in rows])
+    lines = ["# bench_data: SNAP recipe + structural features", "", record.markdown(), "",
+             f"{args.repeats} repeats, medians; each mode in a fresh process; torch "
+             "single-threaded. recipe = parse + k largest + induced subgraph + per-task splits; "
+             "features = FastRP 128-d; cold = `load_dataset` with an empty cache (recipe + "
+             "features + hashing + writing the .npz); warm = `load_dataset` from the cache in a "
+             "new process. Peak RSS includes the interpreter with torch imported "
+             f"(about {rows[0]['baseline_rss_mb']:.0f} MB).", "", table]
+    write_results(args.out, {**record.to_dict(), "repeats": args.repeats, "rows": rows},
+                  "\n".join(lines), args.results_dir)
+    print("\n".join(lines))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run(main, NAME))

@@ -25,20 +25,21 @@ per-task differences against the task alone.
 
 Usage::
 
-    nice -n 5 .venv/bin/python experiments/bench_generator.py                   # all presets
-    .venv/bin/python experiments/bench_generator.py --presets default mid       # skip the big one
-    nice -n 5 .venv/bin/python experiments/bench_generator.py --presets default --transfer 15
-    # generator variants side by side (bench_generator_transfer.md), models trained longer:
-    nice -n 5 .venv/bin/python experiments/bench_generator.py --transfer 10 --trial '' \
-        --trial 'group_core=0.7,core_size=1.0' --train-epochs 100 --train-patience 20
-    # the scarce-label annotation preset, where a task's group helps it (3 seeds), and annotated:
-    nice -n 5 .venv/bin/python experiments/bench_generator.py --transfer 15 \
-        --trial 'preset=annotated_scarce' --trial 'preset=annotated_scarce,seed=1' \
-        --trial 'preset=annotated_scarce,seed=2' --trial 'preset=annotated' \
-        --train-epochs 100 --train-patience 20 --train-batch-size 256 \
-        --out bench_generator_transfer_scarce
+    nice -n 5 .venv/bin/python -m experiments.bench_generator                   # all presets
+    .venv/bin/python -m experiments.bench_generator --presets default mid       # skip the big one
+    nice -n 5 .venv/bin/python -m experiments.bench_generator --presets default --transfer 15
+    # generator variants side by side (results/bench_generator_transfer*), e.g. models trained
+    # longer:
+    nice -n 5 .venv/bin/python -m experiments.bench_generator --transfer 10 --trial '' \
+        --trial 'group_core=0.7,core_size=1.0' --train-epochs 100 --train-patience 20 \
+        --out my_trials
+    # a recorded variant (see VARIANTS), e.g. the scarce-label annotation preset, where a task's
+    # group helps it (3 seeds), and annotated:
+    nice -n 5 .venv/bin/python -m experiments.bench_generator \
+        --variant bench_generator_transfer_scarce
 
-Writes experiments/results/bench_generator.json and .md.
+Writes experiments/results/bench_generator.json and .md; ``--trial`` runs write
+``bench_generator_transfer.json`` and ``.md`` unless ``--out`` (or ``--variant``) names them.
 """
 
 from __future__ import annotations
@@ -46,22 +47,40 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from experiments.harness import (ROOT, Record, describe_machine, load_average, md_table,
+                                 parse_args, run, write_results)
 
-from graphmtl.utils.io import atomic_path, atomic_write_json  # noqa: E402
-
-RESULTS = ROOT / "experiments" / "results"
+NAME = "bench_generator"
+#: Results of ``--trial`` runs when ``--out`` does not name them.
+TRANSFER = "bench_generator_transfer"
+_CONVERGED = ["--train-epochs", "100", "--train-patience", "20", "--train-batch-size", "256"]
+#: The recorded transfer checks of generator variants: result name -> options.
+VARIANTS: dict[str, list[str]] = {
+    "bench_generator_transfer": [
+        "--transfer", "10", "--trial", "", "--trial", "group_core=0.7,core_size=1.0",
+        "--trial", "feature_conflict=0.8,feature_sharing=0.9"],
+    "bench_generator_transfer_converged": [
+        "--transfer", "10", "--trial", "", "--trial", "group_core=0.7,core_size=1.0",
+        "--trial", "feature_conflict=0.8,feature_sharing=0.9", *_CONVERGED],
+    "bench_generator_transfer_annotated": [
+        "--transfer", "15", "--trial", "preset=annotated",
+        "--trial", "preset=annotated,member_drop=0.2", *_CONVERGED],
+    "bench_generator_transfer_annotated_noisy": [
+        "--transfer", "15", "--trial", "preset=annotated,feature_noise=6.0",
+        "--trial", "preset=annotated,feature_noise=10.0", *_CONVERGED],
+    "bench_generator_transfer_scarce": [
+        "--transfer", "15", "--trial", "preset=annotated_scarce",
+        "--trial", "preset=annotated_scarce,seed=1", "--trial", "preset=annotated_scarce,seed=2",
+        "--trial", "preset=annotated", *_CONVERGED],
+}
 
 
 def _rss_bytes() -> int:
@@ -284,13 +303,13 @@ def _transfer_markdown(t: dict) -> list[str]:
         f"## Transfer check ({t['preset']} preset; SAGE hidden 64, 30 epochs, patience 5, "
         "1 thread)",
         "",
-        "| measure | within planted group | between groups |",
-        "|---|---:|---:|",
-        f"| trained pairwise affinity f_i({{i,j}}) − f_i({{i}}) (neg. val BCE), mean ± s.e. "
-        f"(n) | {p['within']['mean']:+.4f} ± {p['within']['sem']:.4f} ({p['within']['count']}) | "
-        f"{p['between']['mean']:+.4f} ± {p['between']['sem']:.4f} ({p['between']['count']}) |",
-        f"| Grad-TAG affinity (d=100, 1000 subsets of 5, standardised), mean | "
-        f"{g['affinity_within']:+.4f} | {g['affinity_between']:+.4f} |",
+        md_table(["measure", "within planted group", "between groups"], [
+            ["trained pairwise affinity f_i({i,j}) − f_i({i}) (neg. val BCE), mean ± s.e. (n)",
+             f"{p['within']['mean']:+.4f} ± {p['within']['sem']:.4f} ({p['within']['count']})",
+             f"{p['between']['mean']:+.4f} ± {p['between']['sem']:.4f} "
+             f"({p['between']['count']})"],
+            ["Grad-TAG affinity (d=100, 1000 subsets of 5, standardised), mean",
+             f"{g['affinity_within']:+.4f}", f"{g['affinity_between']:+.4f}"]], align="lrr"),
         "",
         f"Grad-TAG + SDP into the planted number of groups: ARI vs planted groups = {g['ari']}.  ",
         f"Test macro-F1: one model per planted group {f['grouped_f1']} vs one model on all tasks "
@@ -333,73 +352,76 @@ def _trial_label(t: dict) -> str:
     return ", ".join(parts) or "(default preset)"
 
 
-def transfer_trials(trials: list[str], pairs: int, train: dict,
-                    out: str = "bench_generator_transfer") -> int:
-    """Run the transfer check once per generator variant and write one comparison table."""
+def transfer_trials(args, train: dict) -> int:
+    """Run the transfer check once per generator variant (``args.trial``) and write one
+    comparison table."""
+    record = Record(args)
     rows = []
-    for trial in trials:
-        before = os.getloadavg()
+    for trial in args.trial:
+        before = load_average()
         preset, overrides = _parse_trial(trial)
-        t = transfer_check(preset, pairs, overrides=overrides, train=train)
-        t["loadavg"] = [round(x, 2) for x in before]
+        t = transfer_check(preset, args.transfer, overrides=overrides, train=train)
+        t["loadavg"] = before
         rows.append(t)
         print(json.dumps(t), flush=True)
-    command = ("nice -n 5 .venv/bin/python experiments/bench_generator.py --transfer "
-               f"{pairs} " + " ".join(f"--trial '{t}'" for t in trials)
-               + "".join(f" --train-{k.replace('_', '-')} {v}" for k, v in train.items())
-               + ("" if out == "bench_generator_transfer" else f" --out {out}"))
-    payload = {"command": command, "trials": rows}
-    atomic_write_json(RESULTS / f"{out}.json", payload)
     tc = rows[0]["train"]
-    lines = ["# Planted-group transfer check: generator variants", "",
-             f"Command: `{command}`  ",
+    lines = ["# Planted-group transfer check: generator variants", "", record.markdown(), "",
              "Each row: a generator preset (default unless named) plus overrides; SAGE hidden "
              f"64, {tc['epochs']} epochs, patience {tc['patience']}, batch {tc['batch_size']}, "
-             "1 thread; load average at the start of each row in the JSON (first "
-             f"{rows[0]['loadavg'][0]}).", "",
-             "| overrides | trained pairwise affinity within / between (± s.e.) | Grad-TAG "
-             "within / between | ARI | test F1 per group / all tasks |",
-             "|---|---|---|---:|---|"]
-    for t in rows:
-        p, g, f = t["pairwise"], t["gradtag"], t["grouped_vs_all"]
-        lines.append(
-            f"| {_trial_label(t)} | "
-            f"{p['within']['mean']:+.4f} ± {p['within']['sem']:.4f} / "
-            f"{p['between']['mean']:+.4f} ± {p['between']['sem']:.4f} | "
-            f"{g['affinity_within']:+.4f} / {g['affinity_between']:+.4f} | {g['ari']} | "
-            f"{f['grouped_f1']} / {f['all_task_f1']} |")
+             "1 thread; load average at the start of each row in the JSON.", "",
+             md_table(["overrides", "trained pairwise affinity within / between (± s.e.)",
+                       "Grad-TAG within / between", "ARI", "test F1 per group / all tasks"],
+                      [[_trial_label(t),
+                        f"{t['pairwise']['within']['mean']:+.4f} ± "
+                        f"{t['pairwise']['within']['sem']:.4f} / "
+                        f"{t['pairwise']['between']['mean']:+.4f} ± "
+                        f"{t['pairwise']['between']['sem']:.4f}",
+                        f"{t['gradtag']['affinity_within']:+.4f} / "
+                        f"{t['gradtag']['affinity_between']:+.4f}", t["gradtag"]["ari"],
+                        f"{t['grouped_vs_all']['grouped_f1']} / "
+                        f"{t['grouped_vs_all']['all_task_f1']}"] for t in rows],
+                      align="lllrl")]
     if any("partitions" in t for t in rows):
+
+        def cell(part: dict, name: str) -> str:
+            ap, auc = part[name]["ap"], part[name]["roc_auc"]
+            text = f"{ap['mean']:.3f} ({auc['mean']:.3f})"
+            if name != "alone":
+                text += f": {ap['diff']:+.3f} ± {ap['sem']:.3f} [{ap['better']:.0%}]"
+            return text
+
         lines += ["", "Whole groups: mean test AP (ROC-AUC) per task, and the mean paired "
                   "difference to the task trained alone ± s.e. [share of tasks better]. "
                   "*Transversal*: one task of every planted group per model.", "",
-                  "| overrides | alone | planted group | transversal | all tasks |",
-                  "|---|---|---|---|---|"]
-        for t in rows:
-            if "partitions" not in t:
-                continue
-            part = t["partitions"]
-
-            def cell(name: str) -> str:
-                ap, auc = part[name]["ap"], part[name]["roc_auc"]
-                text = f"{ap['mean']:.3f} ({auc['mean']:.3f})"
-                if name != "alone":
-                    text += f": {ap['diff']:+.3f} ± {ap['sem']:.3f} [{ap['better']:.0%}]"
-                return text
-
-            lines.append(f"| {_trial_label(t)} | " + " | ".join(
-                cell(name) for name in ("alone", "planted", "transversal", "all")) + " |")
-    with atomic_path(RESULTS / f"{out}.md") as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
+                  md_table(["overrides", "alone", "planted group", "transversal", "all tasks"],
+                           [[_trial_label(t)] + [cell(t["partitions"], name) for name in
+                                                 ("alone", "planted", "transversal", "all")]
+                            for t in rows if "partitions" in t])]
+    write_results(args.out, {**record.to_dict(), "trials": rows}, "\n".join(lines),
+                  args.results_dir)
     print("\n".join(lines))
     return 0
 
 
 def _markdown(payload: dict) -> str:
+    def shape(r: dict) -> list:
+        d, c, m = r["degree"], r["community_size"], r["memberships_per_node"]
+        return [r["preset"],
+                f"{d['p50']:g} / {d['mean']:g} / {d['p99']:g} / {d['max']} "
+                f"({d['hill_gamma_top1pct']})",
+                f"{c['min']} / {c['p50']:g} / {c['max']} ({c['max_over_median']})",
+                f"{m['mean']:g} / {m['max']}, "
+                f"{' / '.join(f'{s:.3f}' for s in m['share_1_2_3_4plus'])} "
+                f"({m['hill_gamma_top1pct']})",
+                f"{r['label_corr_within_group']} / {r['label_corr_between_groups']}",
+                f"{r['inside_density_median']:.3g} / {r['background_density']:.3g} "
+                f"(×{r['inside_over_background']:,.0f})"]
+
     lines = [
         "# Planted-group graph generator: build time, peak memory, measured shape",
         "",
         f"Command: `{payload['command']}`  ",
-        f"Machine: {payload['machine']}; load average before / after: "
+        f"Machine: {describe_machine(payload['machine'])}; load average before / after: "
         + ", ".join(f"{r['preset']} {r['loadavg_before'][0]:.1f} / {r['loadavg_after'][0]:.1f}"
                     for r in payload["runs"]),
         "",
@@ -407,107 +429,89 @@ def _markdown(payload: dict) -> str:
         "20/20/60 splits. Peak RSS is `ru_maxrss` of that process (interpreter and imports "
         "included); tracemalloc counts numpy/Python allocations only.",
         "",
-        "| preset | nodes | edges | tasks | groups | time (s) | CPU (s) | peak RSS (GB) | "
-        "tracemalloc peak (GB) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in payload["runs"]:
-        lines.append(f"| {r['preset']} | {r['nodes']:,} | {r['edges']:,} | {r['tasks']} | "
-                     f"{r['groups']} | {r['time_s']} | {r['cpu_s']} | {r['peak_rss_gb']} | "
-                     f"{r['tracemalloc_peak_gb']} |")
-    lines += [
+        md_table(["preset", "nodes", "edges", "tasks", "groups", "time (s)", "CPU (s)",
+                  "peak RSS (GB)", "tracemalloc peak (GB)"],
+                 [[r["preset"], f"{r['nodes']:,}", f"{r['edges']:,}", r["tasks"], r["groups"],
+                   r["time_s"], r["cpu_s"], r["peak_rss_gb"], r["tracemalloc_peak_gb"]]
+                  for r in payload["runs"]], align="lrrrrrrrr"),
         "",
-        "| preset | degree p50 / mean / p99 / max (Hill γ) | community size min / p50 / max "
-        "(max/median) | memberships mean / max, share 1/2/3/4+ (Hill γ) | label corr within / "
-        "between groups | inside / background density |",
-        "|---|---|---|---|---|---|",
+        md_table(["preset", "degree p50 / mean / p99 / max (Hill γ)",
+                  "community size min / p50 / max (max/median)",
+                  "memberships mean / max, share 1/2/3/4+ (Hill γ)",
+                  "label corr within / between groups", "inside / background density"],
+                 [shape(r) for r in payload["runs"]]),
     ]
-    for r in payload["runs"]:
-        d, c, m = r["degree"], r["community_size"], r["memberships_per_node"]
-        lines.append(
-            f"| {r['preset']} | {d['p50']:g} / {d['mean']:g} / {d['p99']:g} / {d['max']} "
-            f"({d['hill_gamma_top1pct']}) | {c['min']} / {c['p50']:g} / {c['max']} "
-            f"({c['max_over_median']}) | {m['mean']:g} / {m['max']}, "
-            f"{' / '.join(f'{s:.3f}' for s in m['share_1_2_3_4plus'])} "
-            f"({m['hill_gamma_top1pct']}) | {r['label_corr_within_group']} / "
-            f"{r['label_corr_between_groups']} | {r['inside_density_median']:.3g} / "
-            f"{r['background_density']:.3g} (×{r['inside_over_background']:,.0f}) |")
     if payload.get("transfer"):
         lines += _transfer_markdown(payload["transfer"])
     return "\n".join(lines) + "\n"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--presets", nargs="+", default=["default", "mid", "orkut500"])
-    parser.add_argument("--transfer", type=int, default=0, metavar="PAIRS",
+def parser() -> argparse.ArgumentParser:
+    """Its own options (:func:`experiments.harness.parse_args` adds the shared ones)."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--presets", nargs="+", default=["default", "mid", "orkut500"])
+    p.add_argument("--transfer", type=int, default=0, metavar="PAIRS",
                         help="also run the transfer check on the default preset with PAIRS "
                              "within- and PAIRS between-group pairs (0: skip)")
-    parser.add_argument("--trial", action="append", metavar="K=V,...",
+    p.add_argument("--trial", action="append", metavar="K=V,...",
                         help="with --transfer: run the check on the default preset with these "
                              "generator overrides (repeatable, '' = the preset itself) and "
-                             "write bench_generator_transfer.{json,md} instead")
-    parser.add_argument("--train-epochs", type=int, help="transfer trainings: epochs")
-    parser.add_argument("--train-patience", type=int, help="transfer trainings: patience")
-    parser.add_argument("--train-batch-size", type=int, help="transfer trainings: batch size")
-    parser.add_argument("--out", default="bench_generator_transfer",
-                        help="with --trial: results/<OUT>.json and .md")
-    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one preset
-    args = parser.parse_args()
+                             f"write {TRANSFER}.{{json,md}} (or --out) instead")
+    p.add_argument("--train-epochs", type=int, help="transfer trainings: epochs")
+    p.add_argument("--train-patience", type=int, help="transfer trainings: patience")
+    p.add_argument("--train-batch-size", type=int, help="transfer trainings: batch size")
+    p.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one preset
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
+    args = parse_args(p, argv, NAME, VARIANTS)
     train = {k: v for k, v in (("epochs", args.train_epochs), ("patience", args.train_patience),
                                ("batch_size", args.train_batch_size)) if v is not None}
     if args.trial is not None:
         if not args.transfer:
-            parser.error("--trial needs --transfer PAIRS")
+            p.error("--trial needs --transfer PAIRS")
         from graphmtl.errors import GraphMTLError
 
         for trial in args.trial:  # every trial checked before the first (minutes-long) check
             try:
                 _parse_trial(trial)
             except (ValueError, GraphMTLError) as e:
-                parser.error(f"--trial {trial!r}: {e}")
-        return transfer_trials(args.trial, args.transfer, train, args.out)
+                p.error(f"--trial {trial!r}: {e}")
+        if args.out == NAME:
+            args.out = TRANSFER
+        return transfer_trials(args, train)
     if args.one:
         print(json.dumps(measure(args.one)))
         return 0
+    record = Record(args)
     runs = []
     for preset in args.presets:
-        before = os.getloadavg()
-        proc = subprocess.run([sys.executable, __file__, "--one", preset], capture_output=True,
-                              text=True, cwd=ROOT)
+        before = load_average()
+        proc = subprocess.run([sys.executable, "-m", f"experiments.{NAME}", "--one", preset],
+                              capture_output=True, text=True, cwd=ROOT)
         if proc.returncode != 0:
             sys.stderr.write(proc.stderr)
             return proc.returncode
         result = json.loads(proc.stdout.strip().splitlines()[-1])
-        result["loadavg_before"] = [round(x, 2) for x in before]
-        result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+        result["loadavg_before"] = before
+        result["loadavg_after"] = load_average()
         runs.append(result)
         print(f"{preset}: {result['nodes']:,} nodes, {result['edges']:,} edges, "
               f"{result['time_s']} s, peak RSS {result['peak_rss_gb']} GB", flush=True)
     transfer = None
     if args.transfer:
-        before = os.getloadavg()
+        before = load_average()
         transfer = transfer_check("default", args.transfer, train=train)
-        transfer["loadavg_before"] = [round(x, 2) for x in before]
-        transfer["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+        transfer["loadavg_before"] = before
+        transfer["loadavg_after"] = load_average()
         print(json.dumps(transfer), flush=True)
-    payload = {
-        "command": "nice -n 5 .venv/bin/python experiments/bench_generator.py"
-                   + ("" if args.presets == ["default", "mid", "orkut500"]
-                      else " --presets " + " ".join(args.presets))
-                   + (f" --transfer {args.transfer}" if args.transfer else ""),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
-                   f"{platform.python_version()}, numpy {np.__version__}",
-        "runs": runs,
-        "transfer": transfer,
-    }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(RESULTS / "bench_generator.json", payload)
-    with atomic_path(RESULTS / "bench_generator.md") as tmp:
-        tmp.write_text(_markdown(payload))
+    payload = {**record.to_dict(), "runs": runs, "transfer": transfer}
+    write_results(args.out, payload, _markdown(payload), args.results_dir)
     print(_markdown(payload))
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main, NAME))

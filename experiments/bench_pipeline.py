@@ -3,29 +3,36 @@
 Runs the pipeline with the demo's settings in a fresh run directory and records the wall time of
 every stage and the method comparison. Results: ``results/bench_pipeline.{json,md}``.
 
-    .venv/bin/python experiments/bench_pipeline.py
+    .venv/bin/python -m experiments.bench_pipeline
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
+from experiments.harness import Record, md_table, parse_args, run, write_results
 from graphmtl.pipeline import CompareConfig, PipelineConfig, run_pipeline
-from graphmtl.utils.io import atomic_path, atomic_write_json
 
-HERE = Path(__file__).resolve().parent
+NAME = "bench_pipeline"
 # Same settings as scripts/demo.sh (`graphmtl run --data synthetic --pairwise-pairs 30`).
 DEMO = PipelineConfig(data="synthetic", compare=CompareConfig(pairwise_pairs=30))
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
+    """Its own options (:func:`experiments.harness.parse_args` adds the shared ones)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(parser(), argv, NAME)
+    record = Record(args)
     run_dir = Path(tempfile.mkdtemp(prefix="graphmtl-bench-pipeline-"))
-    load_before = os.getloadavg()
     start = time.perf_counter()
     try:
         result = run_pipeline(DEMO, run_dir, quiet=True, progress=False)
@@ -33,23 +40,18 @@ def main() -> None:
         summary = json.loads((result.run_dir / "summary.json").read_text())
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
-    record = {"command": "python experiments/bench_pipeline.py", "config": DEMO.to_dict(),
-              "wall_seconds": wall, "goal_seconds": 300, "loadavg_before": load_before,
-              "loadavg_after": os.getloadavg(), **summary}
-    out = HERE / "results" / "bench_pipeline"
-    atomic_write_json(out.with_suffix(".json"), record)
+    data = {**record.to_dict(), "config": DEMO.to_dict(), "wall_seconds": wall,
+            "goal_seconds": 300, **summary}
     lines = ["# End-to-end demo: `graphmtl run` on the built-in planted graph", "",
-             "Command: `.venv/bin/python experiments/bench_pipeline.py` (the settings of "
-             "`bash scripts/demo.sh`, fresh run directory). Load average before / after: "
-             f"{load_before[0]:.1f} / {os.getloadavg()[0]:.1f}.", "",
+             record.markdown() + " The settings of `bash scripts/demo.sh`, fresh run "
+             "directory.", "",
              f"**Wall time {wall:.0f} s** (goal ≤ 300 s), of which: " + ", ".join(
                  f"{k} {v:.0f} s" for k, v in summary["stage_seconds"].items()) + ".", "",
-             "| method | groups | test macro-F1 % | macro ROC-AUC % | grouping cost | group training |",
-             "|---|---|---|---|---|---|"]
-    for m in summary["methods"]:
-        lines.append(f"| {m['name']} | {m['groups']} | {100 * m['macro_f1']:.2f} | "
-                     f"{100 * m['macro_roc_auc']:.2f} | {m['cost_seconds']:.0f} s | "
-                     f"{m['train_seconds']:.0f} s |")
+             md_table(["method", "groups", "test macro-F1 %", "macro ROC-AUC %",
+                       "grouping cost", "group training"],
+                      [[m["name"], m["groups"], f"{100 * m['macro_f1']:.2f}",
+                        f"{100 * m['macro_roc_auc']:.2f}", f"{m['cost_seconds']:.0f} s",
+                        f"{m['train_seconds']:.0f} s"] for m in summary["methods"]])]
     ari = summary["dataset"].get("ARI vs planted groups")
     if ari is not None:
         lines += ["", f"Adjusted Rand index of the Grad-TAG groups against the planted groups: "
@@ -57,9 +59,10 @@ def main() -> None:
                       "the current generator compete: trained to convergence, same-group tasks "
                       "hurt each other more than tasks of different groups, so ARI ≈ 0 is "
                       "expected)."]
-    with atomic_path(out.with_suffix(".md")) as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
+    write_results(args.out, data, "\n".join(lines), args.results_dir)
+    print("\n".join(lines))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run(main, NAME))

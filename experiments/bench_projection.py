@@ -21,21 +21,19 @@ tasks on generated graphs.
 
 Usage::
 
-    nice -n 5 .venv/bin/python experiments/bench_projection.py            # full run
-    nice -n 5 .venv/bin/python experiments/bench_projection.py --quick    # smoke run
+    nice -n 5 .venv/bin/python -m experiments.bench_projection            # full run
+    nice -n 5 .venv/bin/python -m experiments.bench_projection --quick    # smoke run
 
-Writes ``experiments/results/bench_projection.json`` and ``.md``.
+Writes ``experiments/results/bench_projection.json`` and ``.md`` (a smoke run:
+``experiments/work/results/``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import shutil
-import sys
 import tempfile
 import time
 import warnings
@@ -44,16 +42,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-warnings.filterwarnings("ignore")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from graphmtl.models import ModelConfig, MultiTaskGNN  # noqa: E402
-from graphmtl.projection import (Directions, GradientProjector, ProjectionConfig,  # noqa: E402
+from experiments.harness import (Record, load_average, md_table, parse_args, quick_results, run,
+                                 write_results)
+from graphmtl.models import ModelConfig, MultiTaskGNN
+from graphmtl.projection import (Directions, GradientProjector, ProjectionConfig,
                                  linearization_error, project_batch, select_rows)
-from graphmtl.projection.store import STORE_SPLITS  # noqa: E402
+from graphmtl.projection.store import STORE_SPLITS
 
-RESULTS = ROOT / "experiments" / "results"
+NAME = "bench_projection"
 MODEL = ModelConfig(encoder="sign", hidden=256, num_layers=2, sign_hops=3, dropout=0.2)
 
 
@@ -191,7 +187,7 @@ def bench_dataset(spec: str, args) -> dict:
                "vmap_grad_needed_rows_per_s": int(labelled[vnodes].sum()) / vmap_s,
                "ours_pairs_per_s": args.batch * n / ours_s,
                "ours_needed_rows_per_s": ours_needed / ours_s,
-               "ours_nodes_per_s": args.batch / ours_s, "load": os.getloadavg()[0]}
+               "ours_nodes_per_s": args.batch / ours_s, "load": load_average()[0]}
         if r == 0:
             full_s, f0b, zb = time_ours(model, feats, onodes, dirs, args.chunk, "full")
             rec["ours_full_strategy_pairs_per_s"] = args.batch * n / full_s
@@ -269,60 +265,58 @@ def bench_scaling(args) -> list[dict]:
                "params": sum(q.numel() for q in model.parameters()), "generate_s": gen_s,
                "seconds_per_batch": s, "batch": args.batch, "pairs_per_s": args.batch * n / s,
                "nodes_per_s": args.batch / s, "z_batch_mb": z.numel() * 4 / 2**20,
-               "load": os.getloadavg()[0]}
+               "load": load_average()[0]}
         out.append(rec)
         print(f"[scaling] n={n}: {rec['nodes_per_s']:.1f} nodes/s, {rec['pairs_per_s']:.0f} "
               f"pairs/s (load {rec['load']:.1f})", flush=True)
     return out
 
 
-def write_markdown(res: dict, path: Path) -> None:
+def markdown(res: dict, record: Record) -> str:
     L = [f"# bench_projection — projected gradient rows per second (d = {res['args']['dim']})",
-         "", f"Command: `{res['command']}`", "",
-         f"Machine: {res['machine']}; load average at start {res['load_start']:.2f}, at end "
-         f"{res['load_end']:.2f} (other helpers share the 2 cores; ratios are measured in one "
-         "process, interleaved).", "",
+         "", record.markdown() + " Ratios are measured in one process, interleaved.", "",
          "Base model: SIGN, hidden 256, 3 hops, 2 layers, trained "
          f"{res['args']['epochs']} epoch(s) with `graphmtl.training.Trainer`.", "",
-         "| data | N | n | p | needed rows | reference rows/s | vmap(grad) pairs/s | graphmtl "
-         "pairs/s | graphmtl needed rows/s | speed-up (needed rows) | speed-up (pairs) |",
-         "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for d in res["datasets"]:
-        L.append(f"| {d['spec']} | {d['nodes']} | {d['tasks']} | {d['params']} | "
-                 f"{d['needed_rows']} | {d['reference_rows_per_s']:.1f} | "
-                 f"{d['vmap_grad_pairs_per_s']:.0f} | {d['ours_pairs_per_s']:.0f} | "
-                 f"{d['ours_needed_rows_per_s']:.0f} | {d['speedup_needed_rows']:.0f}x | "
-                 f"{d['speedup_pairs']:.0f}x |")
-    L += ["", "| data | reference, train rows only (h) | graphmtl whole store (h, extrapolated) "
-          "| store, all rows (MB) | store, budget rows (MB) | RSS at store start -> peak during "
-          "store run (MB) | dense float64 P (MB) | speed-up per round (needed rows) |",
-          "|---|---|---|---|---|---|---|---|"]
-    for d in res["datasets"]:
-        L.append(f"| {d['spec']} | {d['reference_hours_train_rows']:.2f} | "
-                 f"{d['store_partial']['extrapolated_total_s'] / 3600:.3f} | "
-                 f"{d['store_bytes_all_rows'] / 2**20:.0f} | "
-                 f"{d['store_rows_budget']['bytes'] / 2**20:.0f} "
-                 f"(budget {d['store_rows_budget']['budget']}) | "
-                 f"{d['rss_mb_at_store_start']:.0f} -> {d['peak_rss_mb_store_run']:.0f} | "
-                 f"{d['dense_P_float64_mb']:.0f} | "
-                 + ", ".join(f"{x:.0f}x" for x in d["ratio_needed_rows_per_round"]) + " |")
-    L += ["", "Linearisation check (first dataset, 256 nodes, ||w|| = scale): "
-          "||f0 + <z, w> - f(theta0 + P w)|| / ||f(theta0 + P w) - f0||", "",
-          "| scale | rel. to change | rel. to logit |", "|---|---|---|"]
-    for s, e in res["datasets"][0]["rounds"][0]["linearization"].items():
-        L.append(f"| {s} | {e['rel_to_change']:.2e} | {e['rel_to_logit']:.2e} |")
+         md_table(["data", "N", "n", "p", "needed rows", "reference rows/s",
+                   "vmap(grad) pairs/s", "graphmtl pairs/s", "graphmtl needed rows/s",
+                   "speed-up (needed rows)", "speed-up (pairs)"],
+                  [[d["spec"], d["nodes"], d["tasks"], d["params"], d["needed_rows"],
+                    f"{d['reference_rows_per_s']:.1f}", f"{d['vmap_grad_pairs_per_s']:.0f}",
+                    f"{d['ours_pairs_per_s']:.0f}", f"{d['ours_needed_rows_per_s']:.0f}",
+                    f"{d['speedup_needed_rows']:.0f}x", f"{d['speedup_pairs']:.0f}x"]
+                   for d in res["datasets"]]),
+         "",
+         md_table(["data", "reference, train rows only (h)",
+                   "graphmtl whole store (h, extrapolated)", "store, all rows (MB)",
+                   "store, budget rows (MB)", "RSS at store start -> peak during store run (MB)",
+                   "dense float64 P (MB)", "speed-up per round (needed rows)"],
+                  [[d["spec"], f"{d['reference_hours_train_rows']:.2f}",
+                    f"{d['store_partial']['extrapolated_total_s'] / 3600:.3f}",
+                    f"{d['store_bytes_all_rows'] / 2**20:.0f}",
+                    f"{d['store_rows_budget']['bytes'] / 2**20:.0f} "
+                    f"(budget {d['store_rows_budget']['budget']})",
+                    f"{d['rss_mb_at_store_start']:.0f} -> {d['peak_rss_mb_store_run']:.0f}",
+                    f"{d['dense_P_float64_mb']:.0f}",
+                    ", ".join(f"{x:.0f}x" for x in d["ratio_needed_rows_per_round"])]
+                   for d in res["datasets"]]),
+         "", "Linearisation check (first dataset, 256 nodes, ||w|| = scale): "
+         "||f0 + <z, w> - f(theta0 + P w)|| / ||f(theta0 + P w) - f0||", "",
+         md_table(["scale", "rel. to change", "rel. to logit"],
+                  [[sc, f"{e['rel_to_change']:.2e}", f"{e['rel_to_logit']:.2e}"] for sc, e in
+                   res["datasets"][0]["rounds"][0]["linearization"].items()])]
     if res.get("scaling"):
         L += ["", "Scaling with the number of tasks (generated planted graphs, random-init "
-              "SIGN, one batch):", "", "| tasks | N | nodes/s | pairs/s | z per batch (MB) |",
-              "|---|---|---|---|---|"]
-        for s in res["scaling"]:
-            L.append(f"| {s['tasks']} | {s['nodes']} | {s['nodes_per_s']:.1f} | "
-                     f"{s['pairs_per_s']:.0f} | {s['z_batch_mb']:.0f} |")
+              "SIGN, one batch):", "",
+              md_table(["tasks", "N", "nodes/s", "pairs/s", "z per batch (MB)"],
+                       [[sc["tasks"], sc["nodes"], f"{sc['nodes_per_s']:.1f}",
+                         f"{sc['pairs_per_s']:.0f}", f"{sc['z_batch_mb']:.0f}"]
+                        for sc in res["scaling"]])]
     L += ["", res["verdict"], ""]
-    path.write_text("\n".join(L))
+    return "\n".join(L)
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
+    """Its own options (:func:`experiments.harness.parse_args` adds the shared ones)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--datasets", default="snap:youtube,k=100;snap:dblp,k=100")
     ap.add_argument("--dim", type=int, default=200)
@@ -337,23 +331,27 @@ def main() -> None:
     ap.add_argument("--scaling-tasks", default="10,100,500")
     ap.add_argument("--scaling-nodes", type=int, default=20000)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--quick", action="store_true", help="small smoke run")
-    args = ap.parse_args()
+    ap.add_argument("--quick", action="store_true",
+                    help="small smoke run (results to experiments/work/results)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(parser(), argv, NAME)
     if args.quick:
+        quick_results(args)
         args.datasets, args.rounds, args.ref_rows, args.batch = "snap:youtube,k=100", 1, 5, 256
         args.scaling_tasks, args.scaling_nodes, args.epochs = "10", 3000, 1
     args.scaling_tasks = [int(s) for s in str(args.scaling_tasks).split(",") if s]
+    warnings.filterwarnings("ignore")
     torch.set_num_threads(args.threads)
-    load_start = os.getloadavg()[0]
-    res = {"command": "nice -n 5 .venv/bin/python experiments/bench_projection.py "
-                      + " ".join(sys.argv[1:]),
-           "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch "
-                      f"{torch.__version__}, {args.threads} threads",
-           "load_start": load_start, "args": vars(args), "datasets": []}
+    record = Record(args)
+    options = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+               if k not in ("command", "arguments")}
+    res = {"args": options, "datasets": []}
     for spec in args.datasets.split(";"):
         res["datasets"].append(bench_dataset(spec, args))
     res["scaling"] = bench_scaling(args) if args.scaling_tasks else []
-    res["load_end"] = os.getloadavg()[0]
     worst = min(d["speedup_needed_rows"] for d in res["datasets"])
     best = max(d["speedup_pairs"] for d in res["datasets"])
     res["verdict"] = (
@@ -363,11 +361,10 @@ def main() -> None:
         "(d x p multiply-adds per node, shared by all n tasks), so the per-row speed-up grows "
         "with the number of needed rows per node and is independent of the dense P's memory "
         "traffic that limits the reference.")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "bench_projection.json").write_text(json.dumps(res, indent=2) + "\n")
-    write_markdown(res, RESULTS / "bench_projection.md")
+    write_results(args.out, {**record.to_dict(), **res}, markdown(res, record), args.results_dir)
     print(res["verdict"])
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run(main, NAME))

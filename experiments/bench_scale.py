@@ -25,8 +25,8 @@ few batches, each extrapolated linearly (stated in the tables). Stage timings on
 
 Usage::
 
-    nice -n 10 .venv/bin/python experiments/bench_scale.py --short            # all sections
-    nice -n 10 .venv/bin/python experiments/bench_scale.py --short --sections orkut
+    nice -n 10 .venv/bin/python -m experiments.bench_scale --short            # all sections
+    nice -n 10 .venv/bin/python -m experiments.bench_scale --short --sections orkut
 
 Writes ``experiments/results/bench_scale.json`` (sections merged into the existing file) and
 ``bench_scale.md`` (rendered from the whole JSON).
@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -50,15 +49,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-warnings.filterwarnings("ignore")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from experiments.harness import (ROOT, describe_machine, load_average, machine, md_table,
+                                 parse_args, run, write_results)
+from graphmtl.data.graph import MultiTaskGraph
+from graphmtl.models import ModelConfig
+from graphmtl.training import TrainConfig, Trainer, evaluate, layerwise_embeddings
 
-from graphmtl.data.graph import MultiTaskGraph  # noqa: E402
-from graphmtl.models import ModelConfig  # noqa: E402
-from graphmtl.training import TrainConfig, Trainer, evaluate, layerwise_embeddings  # noqa: E402
-
-RESULTS = ROOT / "experiments" / "results"
+NAME = "bench_scale"
 ORKUT = "synthetic:preset=orkut500"
 YOUTUBE = "snap:youtube,k=100"
 MODEL = ModelConfig(encoder="sage", hidden=128)   # message passing: what the scale stresses
@@ -118,10 +115,6 @@ def seed_fraction(graph: MultiTaskGraph, fraction: float) -> MultiTaskGraph:
     return MultiTaskGraph(x=graph.x, edge_index=graph.edge_index, y=graph.y,
                           train_mask=graph.train_mask & keep[:, None], val_mask=graph.val_mask,
                           test_mask=graph.test_mask, task_names=graph.task_names)
-
-
-def load_average() -> list[float]:
-    return [round(v, 2) for v in os.getloadavg()]
 
 
 # ---------------------------------------------------------------------- youtube
@@ -411,7 +404,7 @@ def speedup_worker(out: Path, args) -> None:
 def section_speedup(args) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="bench_scale_speedup_"))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    me = [str(Path(__file__).resolve()), "--worker", "speedup", "--speedup-batches",
+    me = ["-m", f"experiments.{NAME}", "--worker", "speedup", "--speedup-batches",
           str(args.speedup_batches)]
     load(SPEEDUP_DATA)   # generate and cache once, outside the timed runs
     results = {}
@@ -422,7 +415,7 @@ def section_speedup(args) -> dict:
             cmd = [sys.executable] + (["-m", "torch.distributed.run", "--standalone",
                                        "--nproc-per-node", "2"] if world == 2 else [])
             t0 = time.perf_counter()
-            subprocess.run(cmd + me + ["--out", str(out)], env=env, check=True)
+            subprocess.run(cmd + me + ["--worker-dir", str(out)], env=env, check=True)
             results[world] = json.loads((out / f"speedup_{world}.json").read_text())
             results[world]["wall_s"] = round(time.perf_counter() - t0, 1)
     finally:
@@ -470,17 +463,17 @@ def render(res: dict) -> str:
     L = ["# bench_scale — the 21M-edge / 500-task graph on one machine", ""]
     meta = res.get("meta", {})
     for name, m in meta.items():
-        L.append(f"- `{name}`: `{m['command']}` — {m['machine']}; load average "
+        where = describe_machine(m["machine"]) + (f", device {m['device']}" if "device" in m
+                                                   else "")
+        L.append(f"- `{name}`: `{m['command']}` — {where}; load average "
                  f"{m['load_start']} -> {m['load_end']}; {m['seconds']:.0f} s")
     L.append("")
 
     def stages(st: dict) -> list[str]:
-        rows = ["| stage | seconds | peak RSS (MB) | RSS at start (MB) | CUDA peak (MB) |",
-                "|---|---|---|---|---|"]
-        for k, v in st.items():
-            rows.append(f"| {k} | {v['seconds']} | {v['peak_rss_mb']} | {v['rss_start_mb']} | "
-                        f"{v.get('cuda_peak_mb', '-')} |")
-        return rows
+        return [md_table(["stage", "seconds", "peak RSS (MB)", "RSS at start (MB)",
+                          "CUDA peak (MB)"],
+                         [[k, v["seconds"], v["peak_rss_mb"], v["rss_start_mb"],
+                           v.get("cuda_peak_mb", "-")] for k, v in st.items()])]
 
     if "youtube" in res:
         y = res["youtube"]
@@ -493,32 +486,31 @@ def render(res: dict) -> str:
               f"{e['exact']['roc_auc']:.4f}, AP {e['exact']['ap']:.4f}, F1 "
               f"{e['exact']['f1']:.4f}; layer-wise vs one full-graph pass: max per-task "
               f"|Δ ROC-AUC| {e['layerwise_minus_full_graph_max_abs_roc_auc']:.1e}.", "",
-              "| sampled 10,5 (seed) | Δ macro ROC-AUC | Δ macro AP | Δ macro F1 | Δ mean BCE | "
-              "mean per-task abs Δ ROC-AUC |", "|---|---|---|---|---|---|"]
-        for i, r in enumerate(e["sampled_minus_exact"]):
-            L.append(f"| {i} | {r['roc_auc']:+.4f} | {r['ap']:+.4f} | {r['f1']:+.4f} | "
-                     f"{r['loss']:+.4f} | {r['mean_abs_task_roc_auc']:.4f} |")
+              md_table(["sampled 10,5 (seed)", "Δ macro ROC-AUC", "Δ macro AP", "Δ macro F1",
+                        "Δ mean BCE", "mean per-task abs Δ ROC-AUC"],
+                       [[i, f"{r['roc_auc']:+.4f}", f"{r['ap']:+.4f}", f"{r['f1']:+.4f}",
+                         f"{r['loss']:+.4f}", f"{r['mean_abs_task_roc_auc']:.4f}"]
+                        for i, r in enumerate(e["sampled_minus_exact"])])]
         if "projection" in y:
             L += ["", "**Projection store** (d = 100, budgets 2000 / 1000): sampled 10,5 "
                   "against full neighbourhoods, same rows.", "",
-                  "| split | rows | rel. error of z | Pearson of z | mean abs Δ f0 | "
-                  "cosine of per-task mean gradients (mean / min) |", "|---|---|---|---|---|---|"]
-            for s, p in y["projection"].items():
-                L.append(f"| {s} | {p['rows']} | {p['z_relative_error']:.3f} | "
-                         f"{p['z_pearson']:.4f} | {p['f0_mean_abs_diff']:.4f} | "
-                         f"{p['task_mean_gradient_cosine_mean']:.4f} / "
-                         f"{p['task_mean_gradient_cosine_min']:.4f} |")
+                  md_table(["split", "rows", "rel. error of z", "Pearson of z", "mean abs Δ f0",
+                            "cosine of per-task mean gradients (mean / min)"],
+                           [[s, p["rows"], f"{p['z_relative_error']:.3f}",
+                             f"{p['z_pearson']:.4f}", f"{p['f0_mean_abs_diff']:.4f}",
+                             f"{p['task_mean_gradient_cosine_mean']:.4f} / "
+                             f"{p['task_mean_gradient_cosine_min']:.4f}"]
+                            for s, p in y["projection"].items()])]
             a = y["affinity"]
             L += ["", "**Grad-TAG affinity** (`GradTAGEstimator(num_subsets=1000, "
                   "subset_size=5, standardize=True)`) against the full-neighbourhood estimate "
                   f"(k auto there: {a['k_full_auto']}); the second row, the same store with "
                   "other sampled subsets, is the estimate's own noise:", "",
-                  "| estimate | off-diagonal Pearson | Spearman | k auto | groups: ARI at k |",
-                  "|---|---|---|---|---|"]
-            for name, r in a["against_full"].items():
-                ari = ", ".join(f"k={k}: {v:.2f}" for k, v in r["ari_groups"].items())
-                L.append(f"| {name} | {r['pearson']:.4f} | {r['spearman']:.4f} | "
-                         f"{r['k_auto']} | {ari} |")
+                  md_table(["estimate", "off-diagonal Pearson", "Spearman", "k auto",
+                            "groups: ARI at k"],
+                           [[name, f"{r['pearson']:.4f}", f"{r['spearman']:.4f}", r["k_auto"],
+                             ", ".join(f"k={k}: {v:.2f}" for k, v in r["ari_groups"].items())]
+                            for name, r in a["against_full"].items()])]
             L.append("")
         L += stages(y["stages"]) + [""]
     if "orkut" in res:
@@ -529,7 +521,7 @@ def render(res: dict) -> str:
         for k, v in o["settings"].items():
             L.append(f"- {k}: {v}")
         t, p = o["training"], o["projection"]
-        L += ["", stages(o["stages"])[0], stages(o["stages"])[1]] + stages(o["stages"])[2:] + [
+        L += [""] + stages(o["stages"]) + [
             "",
             f"Training: {t['seed_nodes_per_s']} seed nodes/s, so one epoch over "
             f"{t['seeds_per_epoch']} seeds ≈ {t['epoch_train_s_extrapolated']} s plus its "
@@ -547,17 +539,16 @@ def render(res: dict) -> str:
             if key not in o:
                 continue
             L += [f"### {title}", "",
-                  "| nodes | directed edges | tasks | train seeds/s | train peak RSS (MB) | "
-                  "validation s | validation peak RSS (MB) | projection fanouts | "
-                  "projection s/batch | batches | projection h (extrap.) |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
-            for r in o[key]["rows"]:
-                L.append(f"| {r['nodes']} | {r['directed_edges']} | {r['tasks']} | "
-                         f"{r['train_seed_nodes_per_s']} | {r['train_peak_rss_mb']} | "
-                         f"{r['validation_s']} | {r['validation_peak_rss_mb']} | "
-                         f"{r.get('projection_fanouts', '')} | "
-                         f"{r['projection_s_per_batch']} | {r['projection_batches']} | "
-                         f"{r['projection_hours_extrapolated']} |")
+                  md_table(["nodes", "directed edges", "tasks", "train seeds/s",
+                            "train peak RSS (MB)", "validation s", "validation peak RSS (MB)",
+                            "projection fanouts", "projection s/batch", "batches",
+                            "projection h (extrap.)"],
+                           [[r["nodes"], r["directed_edges"], r["tasks"],
+                             r["train_seed_nodes_per_s"], r["train_peak_rss_mb"],
+                             r["validation_s"], r["validation_peak_rss_mb"],
+                             r.get("projection_fanouts", ""), r["projection_s_per_batch"],
+                             r["projection_batches"], r["projection_hours_extrapolated"]]
+                            for r in o[key]["rows"]])]
             L.append("")
         L += [f"Train peak RSS is that of `Trainer.fit` (one epoch over a seed fraction, its "
               "validation and the final validation with AP); validation is `evaluate(split="
@@ -571,11 +562,12 @@ def render(res: dict) -> str:
         L += ["## Two ranks (torchrun, gloo, 1 thread each) vs one process", "",
               f"{s['data']}; group model: {s['group']}; projection: {s['projection']}; load "
               f"average at the end {s['load_average']}.", "",
-              "| | one process | two ranks | speed-up |", "|---|---|---|---|",
-              f"| group training (s) | {s['one_process']['group_train_s']:.1f} | "
-              f"{s['two_ranks']['group_train_s']:.1f} | {s['group_training_speedup']}x |",
-              f"| projection (s) | {s['one_process']['projection_s']:.1f} | "
-              f"{s['two_ranks']['projection_s']:.1f} | {s['projection_speedup']}x |", ""]
+              md_table(["", "one process", "two ranks", "speed-up"], [
+                  ["group training (s)", f"{s['one_process']['group_train_s']:.1f}",
+                   f"{s['two_ranks']['group_train_s']:.1f}", f"{s['group_training_speedup']}x"],
+                  ["projection (s)", f"{s['one_process']['projection_s']:.1f}",
+                   f"{s['two_ranks']['projection_s']:.1f}", f"{s['projection_speedup']}x"]]),
+              ""]
         if s.get("note"):
             L += [f"Note: {s['note']}", ""]
     if "train_cli" in res:
@@ -593,7 +585,8 @@ def render(res: dict) -> str:
     return "\n".join(L) + "\n"
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
+    """Its own options (:func:`experiments.harness.parse_args` adds the shared ones)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sections", default="youtube,orkut,speedup,train_cli")
     ap.add_argument("--short", action="store_true", help="reduced mode (see the docstring)")
@@ -606,33 +599,35 @@ def main() -> None:
     ap.add_argument("--scaling-nodes", default="20000,100000,400000",
                     help="preset sizes for the edge scaling (about 1M / 5M / 21M edges)")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
-    ap.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)
-    ap.add_argument("--results", type=Path, default=RESULTS / "bench_scale.json")
-    args = ap.parse_args()
+    ap.add_argument("--worker-dir", type=Path, default=None, help=argparse.SUPPRESS)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(parser(), argv, NAME)
+    warnings.filterwarnings("ignore")
     if args.worker == "speedup":
-        speedup_worker(args.out, args)
-        return
+        speedup_worker(args.worker_dir, args)
+        return 0
     torch.set_num_threads(args.threads)
-    path = args.results
+    # Sections are merged into the existing result: each run adds or replaces its sections.
+    path = Path(args.results_dir) / f"{args.out}.json"
     res = json.loads(path.read_text()) if path.is_file() else {}
     res.setdefault("meta", {})
     funcs = {"youtube": section_youtube, "orkut": section_orkut, "speedup": section_speedup,
              "train_cli": section_train_cli}
     for name in [s.strip() for s in args.sections.split(",") if s.strip()]:
         print(f"== {name}", flush=True)
-        t0, load0 = time.perf_counter(), load_average()
+        t0, info = time.perf_counter(), machine()
         res[name] = funcs[name](args)
         res["meta"][name] = {
-            "command": "nice -n 10 python experiments/bench_scale.py " + " ".join(sys.argv[1:]),
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
-                       f", {args.threads} thread(s), device {args.device}",
-            "load_start": load0, "load_end": load_average(),
+            "command": args.command, "machine": info, "device": args.device,
+            "load_start": info["loadavg"], "load_end": load_average(),
             "seconds": time.perf_counter() - t0}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(res, indent=2) + "\n")
-        path.with_suffix(".md").write_text(render(res))
+        write_results(args.out, res, render(res), args.results_dir)
     print(f"wrote {path} and {path.with_suffix('.md')}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run(main, NAME))

@@ -11,32 +11,29 @@
 
 Usage::
 
-    nice -n 5 .venv/bin/python experiments/bench_trainer.py            # full run (~20 min)
-    .venv/bin/python experiments/bench_trainer.py --quick              # smoke run
+    nice -n 5 .venv/bin/python -m experiments.bench_trainer            # full run (~20 min)
+    .venv/bin/python -m experiments.bench_trainer --quick              # smoke run
 
-Writes experiments/results/bench_trainer.json and .md.
+Writes experiments/results/bench_trainer.json and .md (a smoke run: experiments/work/results/).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
-import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from experiments.harness import (Record, load_average, md_table, parse_args, quick_results, run,
+                                 write_results)
+from graphmtl.models import ModelConfig, MultiTaskGNN
+from graphmtl.training import TrainConfig, Trainer, evaluate
 
-from graphmtl.models import ModelConfig, MultiTaskGNN  # noqa: E402
-from graphmtl.training import TrainConfig, Trainer, evaluate  # noqa: E402
-from graphmtl.utils.io import atomic_write_json  # noqa: E402
+NAME = "bench_trainer"
 
 
 class PeakRSS:
@@ -151,21 +148,26 @@ def quality(name: str, graph, mc: ModelConfig, tc: TrainConfig, seeds: list[int]
     return out
 
 
-def main() -> int:
+def parser() -> argparse.ArgumentParser:
+    """Its own options (:func:`experiments.harness.parse_args` adds the shared ones)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="tiny settings (smoke test)")
+    ap.add_argument("--quick", action="store_true",
+                    help="tiny settings (smoke test; results to experiments/work/results)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--out", type=Path, default=ROOT / "experiments" / "results")
-    args = ap.parse_args()
-    try:
-        from graphmtl.data.sources import load_dataset
-    except ImportError:
-        print("bench_trainer: graphmtl.data.sources is missing; nothing to do", file=sys.stderr)
-        return 1
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    from graphmtl.data.sources import load_dataset
+
+    args = parse_args(parser(), argv, NAME)
+    if args.quick:
+        quick_results(args)
     torch.set_num_threads(args.threads)
+    record = Record(args)
     rounds, epochs, n_seeds = (1, 2, 2) if args.quick else (args.rounds, args.epochs, args.seeds)
     mc = ModelConfig(encoder="sage", hidden=128, num_layers=2, dropout=0.2)
     tc = TrainConfig(epochs=epochs, lr=0.01, weight_decay=1e-5, batch_size=1024,
@@ -173,8 +175,6 @@ def main() -> int:
                      num_threads=args.threads)
     specs = {"YouTube-100": "snap:youtube,k=100", "Amazon-100": "snap:amazon,k=100",
              "DBLP-100": "snap:dblp,k=100"}
-    t_start = time.perf_counter()
-    load0 = os.getloadavg()
     graphs = {}
     for name, spec in specs.items():
         t0 = time.perf_counter()
@@ -183,66 +183,56 @@ def main() -> int:
               f"{graphs[name].num_nodes} nodes, {graphs[name].num_edges} edges", flush=True)
     print("(a) throughput", flush=True)
     thr = [throughput(n, graphs[n], mc, tc, rounds) for n in ("YouTube-100", "DBLP-100")]
-    load_a = os.getloadavg()
+    load_a = load_average()
     print("(b) quality", flush=True)
     qual = [quality(n, graphs[n], mc, tc, list(range(n_seeds))) for n in specs]
-    result = {
-        "command": " ".join(["nice -n 5 .venv/bin/python experiments/bench_trainer.py",
-                             *sys.argv[1:]]),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "torch": torch.__version__, "threads": args.threads,
-                    "loadavg_start": load0, "loadavg_after_a": load_a,
-                    "loadavg_end": os.getloadavg()},
-        "model_config": mc.to_dict(), "train_config": tc.to_dict(),
-        "datasets": specs, "throughput": thr, "quality": qual,
-        "total_s": time.perf_counter() - t_start,
-    }
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(args.out / "bench_trainer.json", result)
-    (args.out / "bench_trainer.md").write_text(markdown(result))
-    print(markdown(result))
+    result = {**record.to_dict(), "loadavg_after_a": load_a, "model_config": mc.to_dict(),
+              "train_config": tc.to_dict(), "datasets": specs, "throughput": thr,
+              "quality": qual}
+    page = markdown(result, record)
+    write_results(args.out, result, page, args.results_dir)
+    print(page)
     return 0
 
 
-def markdown(r: dict) -> str:
-    m, tc, mc = r["machine"], r["train_config"], r["model_config"]
+def markdown(r: dict, record: Record) -> str:
+    tc, mc = r["train_config"], r["model_config"]
     lines = [
         "# bench_trainer: multitask trainer throughput and all-task quality", "",
-        f"Command: `{r['command']}` ({r['total_s'] / 60:.1f} min). Machine: {m['cpus']} CPUs, "
-        f"torch {m['torch']}, {m['threads']} torch thread(s); load average "
-        f"{m['loadavg_start'][0]:.1f} at start, {m['loadavg_after_a'][0]:.1f} after (a), "
-        f"{m['loadavg_end'][0]:.1f} at end (other jobs shared the 2 cores).", "",
+        record.markdown() + f" Load average after (a): {r['loadavg_after_a'][0]:.1f}.", "",
         f"Model: {mc['encoder']} hidden {mc['hidden']}, {mc['num_layers']} layers, dropout "
         f"{mc['dropout']}. Training: batch {tc['batch_size']}, fanouts {tc['fanouts']}, Adam lr "
         f"{tc['lr']}, weight decay {tc['weight_decay']}, up to {tc['epochs']} epochs, early "
         f"stopping on validation macro {tc['metric']} (patience {tc['patience']}).", "",
         "## (a) Training throughput vs a plain PyG NeighborLoader loop (same process, "
         "interleaved epochs)", "",
-        "| dataset | nodes | tasks | seeds/epoch | ours seeds/s | plain seeds/s | ours pairs/s | "
-        "plain pairs/s | ratio (plain time / ours) | ours peak RSS MB | plain peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        md_table(["dataset", "nodes", "tasks", "seeds/epoch", "ours seeds/s", "plain seeds/s",
+                  "ours pairs/s", "plain pairs/s", "ratio (plain time / ours)",
+                  "ours peak RSS MB", "plain peak RSS MB"],
+                 [[t["dataset"], t["nodes"], t["tasks"], t["seed_nodes_per_epoch"],
+                   f"{t['ours_seed_nodes_per_s']:.0f}", f"{t['plain_seed_nodes_per_s']:.0f}",
+                   f"{t['ours_pairs_per_s']:.0f}", f"{t['plain_pairs_per_s']:.0f}",
+                   f"**{t['ratio']:.2f}**", f"{t['ours_peak_rss_mb']:.0f}",
+                   f"{t['plain_peak_rss_mb']:.0f}"] for t in r["throughput"]]),
     ]
-    for t in r["throughput"]:
-        lines.append(
-            f"| {t['dataset']} | {t['nodes']} | {t['tasks']} | {t['seed_nodes_per_epoch']} | "
-            f"{t['ours_seed_nodes_per_s']:.0f} | {t['plain_seed_nodes_per_s']:.0f} | "
-            f"{t['ours_pairs_per_s']:.0f} | {t['plain_pairs_per_s']:.0f} | **{t['ratio']:.2f}** | "
-            f"{t['ours_peak_rss_mb']:.0f} | {t['plain_peak_rss_mb']:.0f} |")
+
+    def f(q: dict, k: str) -> str:
+        return f"{q[k]['mean']:.4f} ± {q[k]['std']:.4f}"
+
     lines += ["", f"{r['throughput'][0]['rounds']} interleaved epochs per side after one warm-up "
               "epoch each; loader construction and evaluation excluded on both sides. Peak RSS is "
               "the whole process (both sides share it), sampled during each side's epochs.", "",
               "## (b) Test metrics of one model on all tasks (mean ± std over seeds)", "",
-              "| dataset | seeds | macro F1 | macro ROC-AUC | macro AP | epochs run (best) |",
-              "|---|---|---|---|---|---|"]
-    for q in r["quality"]:
-        ep = ", ".join(f"{x['epochs_run']} ({x['best_epoch']})" for x in q["runs"])
-        f = lambda k: f"{q[k]['mean']:.4f} ± {q[k]['std']:.4f}"  # noqa: E731
-        lines.append(f"| {q['dataset']} | {len(q['runs'])} | {f('macro_f1')} | "
-                     f"{f('macro_roc_auc')} | {f('macro_ap')} | {ep} |")
-    lines += ["", "F1 at logit > 0 (no threshold tuning); tasks are imbalanced (positives ≈ 1% "
-              "of nodes), so F1 is far below ROC-AUC.", ""]
-    return "\n".join(lines)
+              md_table(["dataset", "seeds", "macro F1", "macro ROC-AUC", "macro AP",
+                        "epochs run (best)"],
+                       [[q["dataset"], len(q["runs"]), f(q, "macro_f1"), f(q, "macro_roc_auc"),
+                         f(q, "macro_ap"),
+                         ", ".join(f"{x['epochs_run']} ({x['best_epoch']})" for x in q["runs"])]
+                        for q in r["quality"]]),
+              "", "F1 at logit > 0 (no threshold tuning); tasks are imbalanced (positives ≈ 1% "
+              "of nodes), so F1 is far below ROC-AUC."]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(run(main, NAME))

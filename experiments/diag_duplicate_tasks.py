@@ -17,7 +17,7 @@ Two protocols, same graph and seeds:
 
 The gradient-cosine baseline (:func:`graphmtl.affinity.gradient_cosine`) is ranked too.
 
-    .venv/bin/python experiments/diag_duplicate_tasks.py --seeds 0 1
+    .venv/bin/python -m experiments.diag_duplicate_tasks --seeds 0 1
 
 Writes ``results/diag_duplicate_tasks.json`` and ``.md``.
 """
@@ -25,27 +25,21 @@ Writes ``results/diag_duplicate_tasks.json`` and ``.md``.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from experiments.harness import Record, md_table, parse_args, run, write_results
+from graphmtl.affinity import GradTAGEstimator, gradient_cosine
+from graphmtl.data import MultiTaskGraph
+from graphmtl.data.synthetic import SyntheticConfig, make_planted_graph
+from graphmtl.models import ModelConfig
+from graphmtl.projection import GradientProjector, ProjectionConfig
+from graphmtl.training import TrainConfig, Trainer
 
-from graphmtl.affinity import GradTAGEstimator, gradient_cosine  # noqa: E402
-from graphmtl.data import MultiTaskGraph  # noqa: E402
-from graphmtl.data.synthetic import SyntheticConfig, make_planted_graph  # noqa: E402
-from graphmtl.models import ModelConfig  # noqa: E402
-from graphmtl.projection import GradientProjector, ProjectionConfig  # noqa: E402
-from graphmtl.training import TrainConfig, Trainer  # noqa: E402
-from graphmtl.utils.io import atomic_path, atomic_write_json  # noqa: E402
-
-RESULTS = ROOT / "experiments" / "results"
+NAME = "diag_duplicate_tasks"
 
 
 def with_duplicates(graph: MultiTaskGraph, pairs: list[tuple[int, int]],
@@ -67,7 +61,7 @@ def rank_in_row(A: np.ndarray, a: int, b: int) -> int:
     return int((row > A[a, b]).sum())
 
 
-def run(seed: int, protocol: str, pairs, args) -> dict:
+def run_seed(seed: int, protocol: str, pairs, args) -> dict:
     graph = make_planted_graph(SyntheticConfig.preset("default", seed=seed))
     fit_graph = store_graph = with_duplicates(graph, pairs)
     if protocol == "cross-fit":
@@ -93,40 +87,38 @@ def run(seed: int, protocol: str, pairs, args) -> dict:
     return out
 
 
-def main() -> int:
+def parser() -> argparse.ArgumentParser:
+    """Its own options (:func:`experiments.harness.parse_args` adds the shared ones)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--pairs", type=int, default=6, help="duplicated task pairs")
     p.add_argument("--subsets", type=int, default=1000)
     p.add_argument("--lams", type=float, nargs="+", default=[1.0, 0.1])
-    p.add_argument("--out", default=str(RESULTS / "diag_duplicate_tasks"))
-    args = p.parse_args()
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(parser(), argv, NAME)
+    record = Record(args)
     pairs = [(2 * i, 2 * i + 1) for i in range(args.pairs)]
-    runs = [run(s, proto, pairs, args) for s in args.seeds for proto in ("standard", "cross-fit")]
+    runs = [run_seed(s, proto, pairs, args) for s in args.seeds
+            for proto in ("standard", "cross-fit")]
     n = SyntheticConfig.preset("default").num_tasks
-    command = ".venv/bin/python experiments/diag_duplicate_tasks.py " + " ".join(
-        f"--{k} {' '.join(map(str, v)) if isinstance(v, list) else v}"
-        for k, v in vars(args).items() if k != "out")
-    payload = {"command": command, "pairs": pairs, "num_tasks": n, "runs": runs,
-               "loadavg": [round(x, 2) for x in os.getloadavg()]}
-    out = Path(args.out)
-    atomic_write_json(out.with_suffix(".json"), payload)
+    rows = [[r["seed"], r["protocol"], method, ranks, f"{np.mean(ranks):.1f}",
+             f"{np.mean(np.array(ranks) < 3):.2f}"]
+            for r in runs for method, ranks in r["ranks"].items()]
     lines = ["# Diagnostic: rank of a task's exact duplicate in its affinity row", "",
-             f"Command: `{command}`  ", f"Load average at the end: {payload['loadavg'][0]}. "
+             record.markdown(), "",
              f"Default planted graph ({n} tasks), {len(pairs)} duplicated pairs; rank 0 = the "
              f"duplicate is the most affine of the other {n - 2} candidates, "
              f"{(n - 2) / 2:.0f} = what a random affinity gives on average.", "",
-             "| seed | protocol | method | ranks per pair | mean rank | top-3 share |",
-             "|---|---|---|---|---:|---:|"]
-    for r in runs:
-        for method, ranks in r["ranks"].items():
-            lines.append(f"| {r['seed']} | {r['protocol']} | {method} | {ranks} | "
-                         f"{np.mean(ranks):.1f} | {np.mean(np.array(ranks) < 3):.2f} |")
-    with atomic_path(out.with_suffix(".md")) as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
+             md_table(["seed", "protocol", "method", "ranks per pair", "mean rank",
+                       "top-3 share"], rows, align="llllrr")]
+    write_results(args.out, {**record.to_dict(), "pairs": pairs, "num_tasks": n, "runs": runs},
+                  "\n".join(lines), args.results_dir)
     print("\n".join(lines))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(run(main, NAME))

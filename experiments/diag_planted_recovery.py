@@ -19,7 +19,7 @@ Each affinity is clustered into the planted number of groups with
 groups and the mean test AP and ROC-AUC of one model per found group. For reference it also
 reports the planted groups, random groups of the same sizes and one model on all tasks.
 
-    OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python experiments/diag_planted_recovery.py --seeds 0 1 2
+    OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python -m experiments.diag_planted_recovery --seeds 0 1 2
 
 Writes ``results/diag_planted_recovery.json`` and ``.md``.
 """
@@ -27,33 +27,26 @@ Writes ``results/diag_planted_recovery.json`` and ``.md``.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import tempfile
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from graphmtl.affinity import (GradTAGEstimator, gradient_cosine, pair_subsets,  # noqa: E402
+from experiments.harness import Record, load_average, md_table, parse_args, run, write_results
+from graphmtl.affinity import (GradTAGEstimator, gradient_cosine, pair_subsets,
                                pairwise_affinity, symmetrize)
-from graphmtl.affinity.baselines import TrainedSubsetScores  # noqa: E402
-from graphmtl.clustering import TaskClustering  # noqa: E402
-from graphmtl.data import MultiTaskGraph  # noqa: E402
-from graphmtl.data.synthetic import (SyntheticConfig, make_planted_graph,  # noqa: E402
-                                     planted_groups)
-from graphmtl.models import ModelConfig  # noqa: E402
-from graphmtl.pipeline import train_group_models  # noqa: E402
-from graphmtl.projection import GradientProjector, ProjectionConfig  # noqa: E402
-from graphmtl.training import Trainer, TrainConfig  # noqa: E402
-from graphmtl.utils.io import atomic_path, atomic_write_json  # noqa: E402
+from graphmtl.affinity.baselines import TrainedSubsetScores
+from graphmtl.clustering import TaskClustering
+from graphmtl.data import MultiTaskGraph
+from graphmtl.data.synthetic import SyntheticConfig, make_planted_graph, planted_groups
+from graphmtl.models import ModelConfig
+from graphmtl.pipeline import train_group_models
+from graphmtl.projection import GradientProjector, ProjectionConfig
+from graphmtl.training import Trainer, TrainConfig
 
-RESULTS = ROOT / "experiments" / "results"
+NAME = "diag_planted_recovery"
 METHODS = ("gradtag", "gradtag_crossfit", "gradient_cosine", "head_cosine", "pairwise")
 REFERENCES = ("planted", "random", "all_tasks")
 
@@ -87,7 +80,7 @@ def group_scores(graph, groups, mc, tc) -> dict:
             "roc_auc": round(float(np.nanmean(m.roc_auc)), 4)}
 
 
-def run(seed: int, args) -> dict:
+def run_seed(seed: int, args) -> dict:
     from sklearn.metrics import adjusted_rand_score
 
     graph = make_planted_graph(SyntheticConfig.preset(args.preset, seed=seed))
@@ -135,50 +128,54 @@ def run(seed: int, args) -> dict:
     out["references"]["planted"] = group_scores(graph, planted, mc, tc)
     out["references"]["random"] = group_scores(graph, rng.permutation(planted), mc, tc)
     out["references"]["all_tasks"] = group_scores(graph, np.zeros(n, dtype=np.int64), mc, tc)
-    out["loadavg"] = [round(x, 2) for x in os.getloadavg()]
+    out["loadavg"] = load_average()
     print(out, flush=True)
     return out
 
 
-def main() -> int:
+def parser() -> argparse.ArgumentParser:
+    """Its own options (:func:`experiments.harness.parse_args` adds the shared ones)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--preset", default="annotated_scarce")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--workers", type=int, default=2, help="processes for the pairwise models")
-    p.add_argument("--out", default="diag_planted_recovery")
-    args = p.parse_args()
-    runs = [run(s, args) for s in args.seeds]
-    command = ("OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python experiments/diag_planted_recovery.py"
-               f" --preset {args.preset} --seeds {' '.join(map(str, args.seeds))}")
-    atomic_write_json(RESULTS / f"{args.out}.json", {"command": command, "runs": runs})
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(parser(), argv, NAME)
+    record = Record(args)
+    runs = [run_seed(s, args) for s in args.seeds]
 
     def cell(rows: list[dict], key: str, fmt: str) -> str:
         v = np.array([r[key] for r in rows], dtype=float)
         return f"{v.mean():{fmt}} ({v.min():{fmt}} to {v.max():{fmt}})"
 
+    table = []
+    for name in METHODS:
+        rows = [r["methods"][name] for r in runs]
+        table.append([name, f"{np.mean([r['within'] for r in rows]):+.3f} / "
+                            f"{np.mean([r['between'] for r in rows]):+.3f}",
+                      cell(rows, "ari", ".2f"), cell(rows, "ap", ".3f"),
+                      cell(rows, "roc_auc", ".3f"),
+                      f"{np.mean([r['seconds'] for r in rows]):.0f}"])
+    for name in REFERENCES:
+        rows = [r["references"][name] for r in runs]
+        table.append([f"*{name.replace('_', ' ')} (reference)*", "", "", cell(rows, "ap", ".3f"),
+                      cell(rows, "roc_auc", ".3f"), ""])
     lines = ["# Diagnostic: which affinity recovers planted groups that matter", "",
-             f"Command: `{command}`  ",
+             record.markdown(), "",
              f"Preset `{args.preset}`; SAGE hidden 64, 100 epochs, patience 20, batch 256, 1 "
              f"thread; load average at the end of each seed: "
              f"{', '.join(str(r['loadavg'][0]) for r in runs)}. Mean over seeds (min to max). "
              "AP and ROC-AUC: test, per task, of one model per found group.", "",
-             "| affinity | within / between planted groups | ARI vs planted | test AP | "
-             "test ROC-AUC | seconds |", "|---|---|---|---|---|---:|"]
-    for name in METHODS:
-        rows = [r["methods"][name] for r in runs]
-        lines.append(f"| {name} | {np.mean([r['within'] for r in rows]):+.3f} / "
-                     f"{np.mean([r['between'] for r in rows]):+.3f} | {cell(rows, 'ari', '.2f')} | "
-                     f"{cell(rows, 'ap', '.3f')} | {cell(rows, 'roc_auc', '.3f')} | "
-                     f"{np.mean([r['seconds'] for r in rows]):.0f} |")
-    for name in REFERENCES:
-        rows = [r["references"][name] for r in runs]
-        lines.append(f"| *{name.replace('_', ' ')} (reference)* | | | {cell(rows, 'ap', '.3f')} | "
-                     f"{cell(rows, 'roc_auc', '.3f')} | |")
-    with atomic_path(RESULTS / f"{args.out}.md") as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
+             md_table(["affinity", "within / between planted groups", "ARI vs planted",
+                       "test AP", "test ROC-AUC", "seconds"], table, align="lllllr")]
+    write_results(args.out, {**record.to_dict(), "runs": runs}, "\n".join(lines),
+                  args.results_dir)
     print("\n".join(lines))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(run(main, NAME))

@@ -2,7 +2,7 @@
 
 One command, about 6-8 minutes on one H200 with 16 cores::
 
-    python experiments/gpu_check.py
+    python -m experiments.gpu_check
 
 (a) Agreement on a small graph (``--small``, default ``synthetic``: 3000 nodes, 20 tasks),
     every stage on ``cuda`` against the CPU: full-graph and layer-wise inference, two epochs of
@@ -20,15 +20,13 @@ One command, about 6-8 minutes on one H200 with 16 cores::
     extrapolated for ``--epochs-goal`` base epochs.
 
 Without CUDA the GPU parts are skipped with a message and (b) runs on the CPU (use a small
-``--large`` there). Writes ``experiments/results/gpu_check.json`` and ``.md`` (``--out``).
+``--large`` there). Writes ``experiments/results/gpu_check.json`` and ``.md`` (``--out DIR``: in
+``DIR`` instead).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -38,14 +36,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-warnings.filterwarnings("ignore")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from experiments.harness import (RESULTS, Record, command, describe_machine, md_table, run,
+                                 write_results)
+from graphmtl.models import ModelConfig, MultiTaskGNN
+from graphmtl.training import TrainConfig, Trainer, evaluate, predict_logits
 
-from graphmtl.models import ModelConfig, MultiTaskGNN  # noqa: E402
-from graphmtl.training import TrainConfig, Trainer, evaluate, predict_logits  # noqa: E402
-
-RESULTS = ROOT / "experiments" / "results"
+NAME = "gpu_check"
 PROJ = dict(dim=100, train_budget=2000, val_budget=1000)
 AFFINITY = dict(num_subsets=1000, subset_size=5, standardize=True)
 
@@ -162,8 +158,7 @@ def stages(spec: str, device: str, proj_batches: int, epochs_goal: int, dim: int
     from graphmtl.projection import GradientProjector, ProjectionConfig
     from graphmtl.utils.io import read_json
 
-    sys.path.insert(0, str(ROOT / "experiments"))
-    from bench_scale import simulated_rows
+    from experiments.bench_scale import simulated_rows
 
     cuda = device.startswith("cuda")
     st: dict = {}
@@ -218,25 +213,25 @@ def _with_device(cfg, device):
 
 def render(res: dict) -> str:
     L = ["# gpu_check — stages on CUDA vs CPU, and Grad-TAG stage timings", "",
-         f"`{res['command']}` — {res['machine']}; {res['seconds']:.0f} s.", ""]
+         f"`{res['command']}` — {describe_machine(res['machine'])}; {res['seconds']:.0f} s.",
+         ""]
     if res.get("skipped"):
         L += [f"**{res['skipped']}**", ""]
     if res.get("agreement"):
         L += ["## (a) Agreement with the CPU (small graph: " + res["small"] + ")", "",
-              "| stage | max diff | tolerance | ok | note |", "|---|---|---|---|---|"]
-        for r in res["agreement"]:
-            L.append(f"| {r['stage']} | {r['max_abs_diff']:.2e} | {r['tolerance']:g} | "
-                     f"{'yes' if r['ok'] else 'NO'} | {r['note']} |")
-        L.append("")
+              md_table(["stage", "max diff", "tolerance", "ok", "note"],
+                       [[r["stage"], f"{r['max_abs_diff']:.2e}", f"{r['tolerance']:g}",
+                         "yes" if r["ok"] else "NO", r["note"]] for r in res["agreement"]]),
+              ""]
     if res.get("timings"):
         t = res["timings"]
         g = t["graph"]
         L += [f"## (b) Grad-TAG stages on {res['large']} ({g['nodes']} nodes, "
               f"{g['directed_edges']} directed edges, {g['tasks']} tasks), device "
               f"{res['device']}", "", f"Settings: {t.get('settings')}", "",
-              "| stage | seconds | CUDA peak (MB) |", "|---|---|---|"]
-        for k, v in t["stages"].items():
-            L.append(f"| {k} | {v['seconds']} | {v.get('cuda_peak_mb', '-')} |")
+              md_table(["stage", "seconds", "CUDA peak (MB)"],
+                       [[k, v["seconds"], v.get("cuda_peak_mb", "-")]
+                        for k, v in t["stages"].items()])]
         p, gx = t["projection"], t["grouping_extrapolated"]
         L += ["", f"Training {t['training']['seed_nodes_per_s']} seed nodes/s. Projection "
               f"{p['seconds_per_batch']} s per batch x {p['num_batches']} batches ≈ "
@@ -245,8 +240,10 @@ def render(res: dict) -> str:
     return "\n".join(L) + "\n"
 
 
-def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def parser() -> argparse.ArgumentParser:
+    """The options of the check."""
+    ap = argparse.ArgumentParser(prog=f"python -m experiments.{NAME}",
+                                 description=__doc__.split("\n")[0])
     ap.add_argument("--small", default="synthetic", help="graph of the agreement checks")
     ap.add_argument("--large", default="synthetic:preset=orkut500", help="graph to time")
     ap.add_argument("--device", default="auto", help="cuda, cuda:N, or auto")
@@ -256,18 +253,22 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--dim", type=int, default=PROJ["dim"], help="projection dimension d")
     ap.add_argument("--subsets", type=int, default=AFFINITY["num_subsets"],
                     help="Grad-TAG subsets")
-    ap.add_argument("--out", type=Path, default=RESULTS)
-    args = ap.parse_args(argv)
+    # One result, always named gpu_check: --out names its folder (unlike the benchmarks' --out).
+    ap.add_argument("--out", type=Path, default=RESULTS, metavar="DIR",
+                    help="folder of gpu_check.json and .md (default experiments/results)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parser().parse_args(argv)
+    args.arguments = sys.argv[1:] if argv is None else list(argv)
+    args.command = command(NAME, args.arguments)
     from graphmtl.utils.device import resolve_device
 
+    warnings.filterwarnings("ignore")
     device = str(resolve_device(args.device))
-    t0 = time.perf_counter()
-    res = {"command": "python experiments/gpu_check.py " + " ".join(argv if argv is not None
-                                                                     else sys.argv[1:]),
-           "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
-                      + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available()
-                         else ", no CUDA"),
-           "device": device, "small": args.small, "large": args.large}
+    record = Record(args)
+    res = {"device": device, "small": args.small, "large": args.large}
     if device.startswith("cuda"):
         print("(a) agreement with the CPU", flush=True)
         res["agreement"] = agreement(args.small, device)
@@ -281,13 +282,11 @@ def main(argv: list[str] | None = None) -> dict:
     res["timings"]["settings"] = {"projection": {**PROJ, "dim": args.dim, "fanouts": "auto"},
                                   "affinity": {**AFFINITY, "num_subsets": args.subsets},
                                   "base": "SAGE hidden 128, 2 layers, batch 1024, fanouts 10,5"}
-    res["seconds"] = time.perf_counter() - t0
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "gpu_check.json").write_text(json.dumps(res, indent=2) + "\n")
-    (args.out / "gpu_check.md").write_text(render(res))
-    print(f"wrote {args.out / 'gpu_check.json'} and .md")
+    res = {**record.to_dict(), **res}
+    json_path, _ = write_results(NAME, res, render(res), args.out)
+    print(f"wrote {json_path} and .md")
     return res
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run(main, NAME))

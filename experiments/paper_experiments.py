@@ -5,28 +5,32 @@ the all-task base model, estimates Grad-TAG affinities, clusters into k groups a
 model per group, next to the naive pairwise-affinity groups and random groups of the same sizes,
 all through the same trainer. Results: ``results/paper_experiments.json`` and a markdown table.
 
-    .venv/bin/python experiments/paper_experiments.py --datasets youtube --seeds 0 1 2
+    .venv/bin/python -m experiments.paper_experiments --datasets youtube --seeds 0 1 2
+
+Several invocations (one per core, say) may add runs to the same results file: each keeps the runs
+the others finished meanwhile; every run records the command that reproduces it alone.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 
+from experiments.harness import (DATA_ROOT, ROOT, command, load_average, machine, md_table,
+                                 parse_args, run, write_results)
 from graphmtl.models import ModelConfig
 from graphmtl.pipeline import AffinityConfig, CompareConfig, PipelineConfig, run_pipeline
 from graphmtl.projection import ProjectionConfig
 from graphmtl.training import TrainConfig
-from graphmtl.utils.io import atomic_path, atomic_write_json
 
-HERE = Path(__file__).resolve().parent
-DATA_ROOT = HERE.parent.parent / "shared" / "datasets"
+NAME = "paper_experiments"
+#: The options of one run, as recorded in its command (the rest only say where files go).
+RUN_OPTIONS = ("encoder", "hidden", "epochs", "patience", "dim", "train_budget", "val_budget",
+               "subsets", "subset_size", "k", "pairs")
 SPECS = {"youtube": "snap:youtube,k=100", "amazon": "snap:amazon,k=100",
          "dblp": "snap:dblp,k=100"}
 
@@ -46,7 +50,8 @@ def config_for(dataset: str, seed: int, args: argparse.Namespace) -> PipelineCon
         seed=seed)
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
+    """Its own options (:func:`experiments.harness.parse_args` adds the shared ones)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--datasets", nargs="+", default=["youtube", "amazon", "dblp"],
                    choices=sorted(SPECS))
@@ -63,13 +68,17 @@ def main() -> None:
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--pairs", type=int, default=100,
                    help="pairs trained for the naive baseline (0: skip it)")
-    p.add_argument("--runs", default=str(HERE.parent / "runs" / "paper"))
-    p.add_argument("--out", default=str(HERE / "results" / "paper_experiments"))
-    args = p.parse_args()
+    p.add_argument("--runs", type=Path, default=ROOT / "runs" / "paper",
+                   help="where the pipeline runs go (one folder per dataset and seed)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(parser(), argv, NAME)
     if not DATA_ROOT.is_dir():
         raise SystemExit(f"skipped: {DATA_ROOT} (the shared SNAP files) is absent")
 
-    out = Path(args.out)
+    out = Path(args.results_dir) / args.out
     for dataset in args.datasets:
         for seed in args.seeds:
             cfg = config_for(dataset, seed, args)
@@ -84,37 +93,34 @@ def main() -> None:
                     "data", "base", "projection", "affinity", "clustering", "groups")),
                 "wall_seconds_this_call": time.perf_counter() - start,
                 "command": command_line(args, dataset, seed),
-                "loadavg": os.getloadavg()}}
+                "machine": machine(), "loadavg": load_average()}}
             write(out, records)
+    return 0
 
 
 def command_line(args: argparse.Namespace, dataset: str, seed: int) -> str:
     """The command that (re)produces one dataset/seed run with these settings."""
-    opts = {**vars(args), "datasets": [dataset], "seeds": [seed]}
-    return ".venv/bin/python experiments/paper_experiments.py " + " ".join(
-        f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
-        for k, v in opts.items() if k not in ("runs", "out"))
+    argv = ["--datasets", dataset, "--seeds", str(seed)]
+    for key in RUN_OPTIONS:
+        argv += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
+    return command(NAME, argv)
 
 
 def write(out: Path, records: dict) -> None:
+    """Write ``out.json`` / ``out.md`` with ``records`` and the runs already in ``out.json``."""
     # Re-read just before writing: several invocations (one per core) may add runs to the same
     # results file, and each must keep the runs the others finished meanwhile.
     if out.with_suffix(".json").is_file():
         on_disk = json.loads(out.with_suffix(".json").read_text()).get("runs", [])
         records = {**{(r["dataset"], r["seed"]): r for r in on_disk}, **records}
     runs = sorted(records.values(), key=lambda r: (r["dataset"], r["seed"]))
-    atomic_write_json(out.with_suffix(".json"), {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores", "runs": runs})
     commands = [r.get("command", f"(command of {r['dataset']} seed {r['seed']} not recorded)")
                 for r in runs]
     lines = ["# Paper-style experiments: grouped MTL vs all-task MTL (test macro-F1, %)", "",
-             "Commands (one per dataset and seed; each run's full config is in the JSON):", ""]
+             "Commands (one per dataset and seed; each run's full config and machine are in the "
+             "JSON):", ""]
     lines += [f"- `{c}`" for c in commands] + [""]
-    lines += [
-             "| dataset | seeds | Grad-TAG groups | all tasks, one model | pairwise-affinity groups "
-             "| random groups | Grad-TAG − all-task | Grad-TAG grouping cost | pairwise cost "
-             "(all pairs) | end-to-end (Grad-TAG, incl. group training) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = []
     for dataset in sorted({r["dataset"] for r in runs}):
         rs = [r for r in runs if r["dataset"] == dataset]
 
@@ -133,16 +139,19 @@ def write(out: Path, records: dict) -> None:
         cost_pw = stat("Pairwise", "cost_seconds", 1.0)[0]
         e2e = float(np.mean([r["end_to_end_seconds"] for r in rs]))
         pw_cost = "–" if np.isnan(cost_pw) else f"{cost_pw / 60:.1f} min"
-        lines.append(f"| {dataset}-100 | {len(rs)} | {fmt('Grad-TAG')} | {fmt('All tasks')} | "
-                     f"{fmt('Pairwise')} | {fmt('Random')} | {np.mean(diff):+.2f} | "
-                     f"{cost_gt / 60:.1f} min | {pw_cost} | {e2e / 60:.1f} min |")
-    lines += ["", "Grouping cost = projection + affinity + clustering (Grad-TAG) or pair trainings "
+        rows.append([f"{dataset}-100", len(rs), fmt("Grad-TAG"), fmt("All tasks"),
+                     fmt("Pairwise"), fmt("Random"), f"{np.mean(diff):+.2f}",
+                     f"{cost_gt / 60:.1f} min", pw_cost, f"{e2e / 60:.1f} min"])
+    lines += [md_table(["dataset", "seeds", "Grad-TAG groups", "all tasks, one model",
+                        "pairwise-affinity groups", "random groups", "Grad-TAG − all-task",
+                        "Grad-TAG grouping cost", "pairwise cost (all pairs)",
+                        "end-to-end (Grad-TAG, incl. group training)"], rows),
+              "", "Grouping cost = projection + affinity + clustering (Grad-TAG) or pair trainings "
               "+ clustering (pairwise; extrapolated to all n(n−1)/2 pairs when a sample was "
               "trained). End-to-end = data + base model + projection + affinity + clustering + "
               f"group models. Load average during the last run: {runs[-1]['loadavg'][0]:.1f}."]
-    with atomic_path(out.with_suffix(".md")) as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
+    write_results(out.name, {"machine": machine(), "runs": runs}, "\n".join(lines), out.parent)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run(main, NAME))
