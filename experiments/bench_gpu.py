@@ -40,6 +40,8 @@ import torch
 from experiments.harness import ROOT, command, machine, md_table, write_results
 
 NAME = "bench_gpu"
+#: The results this module records: the whole check and a rerun of its speed-up section.
+RESULT_NAMES = (NAME, "bench_gpu_speedup")
 
 
 def _timed(rec: dict, name: str, fn: Callable[[], Any], cuda: bool) -> Any:

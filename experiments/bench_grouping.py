@@ -24,10 +24,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
