@@ -209,3 +209,21 @@ def test_cli_compare_judges_groupings_against_random(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "task 't1' of --data has no group" in err[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_average_precision_columns_equals_scikit_learn_with_ties():
+    from sklearn.metrics import average_precision_score
+
+    from graphmtl.training.metrics import average_precision_columns
+
+    rng = np.random.default_rng(0)
+    s = rng.integers(-3, 4, size=(80, 6)).astype(float)          # many ties
+    s[:, 3] = rng.normal(size=80)
+    y = rng.random((80, 6)) < 0.3
+    m = rng.random((80, 6)) < 0.8
+    m[:, 5] &= ~y[:, 5]                                            # a column without positives
+    got = average_precision_columns(torch.tensor(s), torch.tensor(y), torch.tensor(m)).numpy()
+    for c in range(5):
+        assert got[c] == pytest.approx(average_precision_score(y[m[:, c], c], s[m[:, c], c]),
+                                       abs=1e-12)
+    assert np.isnan(got[5])

@@ -184,17 +184,9 @@ def roc_auc_scores(logits: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) ->
 
 def average_precision_scores(logits: torch.Tensor, y: torch.Tensor, mask: torch.Tensor
                              ) -> torch.Tensor:
-    """Average precision per task (scikit-learn), float64 ``[k]``; NaN without positives."""
-    from sklearn.metrics import average_precision_score
-
-    s, yb, m = logits.double().numpy(), y.bool().numpy(), mask.bool().numpy()
-    out = np.full(s.shape[1], np.nan)
-    for t in range(s.shape[1]):  # sklearn has no batched AP; only used for reports.
-        rows = m[:, t]
-        yt = yb[rows, t]
-        if yt.any():
-            out[t] = average_precision_score(yt, s[rows, t])
-    return torch.from_numpy(out)
+    """Average precision per task, float64 ``[k]`` (scikit-learn's definition, ties included;
+    :func:`average_precision_columns`); NaN for a task without positives."""
+    return average_precision_columns(logits.detach(), y, mask).cpu()
 
 
 def compute_metrics(logits: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
@@ -275,24 +267,32 @@ def average_precision_columns(scores: torch.Tensor, labels: torch.Tensor, mask: 
                               ) -> torch.Tensor:
     """Average precision of many score columns at once, float64 ``[C]``.
 
-    Column ``c`` ranks its masked rows by ``scores[:, c]``; ``AP = mean over its positives of the
-    precision at the positive's rank``, which is scikit-learn's ``average_precision_score`` when
-    no two scores of a column tie (ties among continuous logits have probability zero; tied rows
-    are ranked in row order here). NaN for a column without masked positives. Used where
-    thousands of (subset, task) columns are scored at once.
+    Column ``c`` ranks its masked rows by ``scores[:, c]``, highest first, and
+    ``AP = sum over distinct thresholds of (recall gained) x (precision there)`` -- scikit-learn's
+    ``average_precision_score``, ties included (tied rows form one threshold), vectorised over
+    columns: one sort of the whole matrix instead of a Python loop over columns. NaN for a column
+    without masked positives.
 
     Args:
-        scores: ``[M, C]``.
+        scores: ``[M, C]`` (finite).
         labels: ``[M, C]`` {0, 1} / bool.
         mask: ``[M, C]`` bool, which rows belong to each column.
     """
     m = mask.bool()
     y = (labels.bool() & m).double()
     s = scores.double().masked_fill(~m, float("-inf"))
-    order = s.argsort(dim=0, descending=True, stable=True)
+    s_sorted, order = s.sort(dim=0, descending=True, stable=True)
     ys = y.gather(0, order)
-    rank = torch.arange(1, s.shape[0] + 1, dtype=torch.float64, device=s.device)[:, None]
-    precision = ys.cumsum(0) / rank
-    n_pos = ys.sum(0)
-    ap = (precision * ys).sum(0) / n_pos.clamp_min(1)
+    valid = m.gather(0, order)
+    tp = ys.cumsum(0)
+    count = valid.double().cumsum(0)
+    # A threshold ends where the next row has another score (or no next valid row).
+    nxt = torch.full_like(s_sorted[:1], float("nan"))
+    is_end = valid & (s_sorted != torch.cat([s_sorted[1:], nxt], 0))
+    tp_end = torch.where(is_end, tp, torch.zeros_like(tp))
+    before = torch.cat([torch.zeros_like(tp[:1]), tp_end.cummax(0).values[:-1]], 0)
+    gained = torch.where(is_end, tp - before, torch.zeros_like(tp))
+    precision = tp / count.clamp_min(1)
+    n_pos = y.sum(0)
+    ap = (gained * precision).sum(0) / n_pos.clamp_min(1)
     return ap.masked_fill(n_pos == 0, float("nan"))
