@@ -31,11 +31,12 @@ import torch
 from graphmtl.affinity.matrices import (higher_order_affinity, pairwise_affinity,
                                         symmetrize)
 from graphmtl.affinity.solver import (BatchedSubsetSolver, SolverConfig, SplitRows, _BlockRunner,
-                                      _Layout, _softplus, intra_op_threads)
+                                      _Layout, _softplus)
 from graphmtl.affinity.subsets import (as_membership, coverage_report, pair_subsets,
                                        sample_subsets)
 from graphmtl.errors import GraphMTLError, check
 from graphmtl.projection.store import ProjectionStore
+from graphmtl.utils.threads import torch_threads
 
 #: Forms of the estimate (see the module docstring).
 MODES = ("offset", "reference")
@@ -86,7 +87,7 @@ def score_subsets(val: SplitRows, M: np.ndarray, W: torch.Tensor, workers: int |
         return loss, f1
 
     try:
-        with intra_op_threads(1):
+        with torch_threads(1):
             out = runner.map(block, lay.blocks, [float(val.counts[t] * (b - a))
                                                  for t, a, b in lay.blocks])
     finally:

@@ -54,7 +54,6 @@ with a reference solver on the same objective to its tolerance (see the tests).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 import warnings
@@ -66,6 +65,7 @@ import numpy as np
 import torch
 
 from graphmtl.errors import GraphMTLError, check
+from graphmtl.utils.threads import torch_threads
 
 
 # ----------------------------------------------------------------------------------- rows
@@ -178,19 +178,6 @@ class SplitRows:
 def _softplus(u: torch.Tensor) -> torch.Tensor:
     """log(1 + e^u), exact for all u (torch's softplus switches to u above a threshold)."""
     return torch.relu(u) + torch.log1p(torch.exp(-u.abs()))
-
-
-@contextlib.contextmanager
-def intra_op_threads(num: int):
-    """Temporarily set torch's intra-op thread count (restored on exit)."""
-    before = torch.get_num_threads()
-    if num != before:
-        torch.set_num_threads(num)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != before:
-            torch.set_num_threads(before)
 
 
 class _Layout:
@@ -465,7 +452,7 @@ class BatchedSubsetSolver:
         # A GPU runs the per-task products itself: one host thread keeps them in stream order.
         self._runner = _BlockRunner(workers if dev.type == "cpu" else 1)
         try:
-            with intra_op_threads(1 if dev.type == "cpu" else torch.get_num_threads()):
+            with torch_threads(1 if dev.type == "cpu" else torch.get_num_threads()):
                 M_t = torch.as_tensor(np.asarray(M, dtype=bool)).to(dev)
                 return self._fit(rows.to(dev), M_t, task_names).cpu()
         finally:

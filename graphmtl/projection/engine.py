@@ -39,6 +39,8 @@ from graphmtl.utils import distributed as dist
 from graphmtl.utils.config import config_from_dict, parse_fanouts
 from graphmtl.utils.device import resolve_device, validate_device
 from graphmtl.utils.io import atomic_write_json, read_json, stable_hash
+from graphmtl.utils.progress import progress as progress_iter
+from graphmtl.utils.progress import progress_bar
 
 STRATEGIES = ("split", "full")
 
@@ -539,7 +541,7 @@ class GradientProjector:
         batches = NodeBatches(model, graph, torch.as_tensor(nodes), cfg.batch_size, cfg.fanouts,
                               cfg.seed)
         f0s, zs = [], []
-        for x, ei, B in _progress(batches, progress, "projecting"):
+        for x, ei, B in progress_iter(batches, desc="projecting", enabled=progress):
             f0, z = project_batch(work, x, ei, B, dirs, cfg.direction_chunk, cfg.strategy)
             f0s.append(f0)
             zs.append(z)
@@ -686,8 +688,9 @@ class GradientProjector:
             atomic_write_json(progress_file, {"batches_done": 0, "num_batches": hi_b - lo_b,
                                               "run_key": run_key})
         work = self._working_model(model)
-        bar = _bar(hi_b - lo_b, done, progress and rank == 0,
-                   f"projecting d={cfg.dim}" + (f" (rank 0 of {world})" if world > 1 else ""))
+        bar = progress_bar(hi_b - lo_b, initial=done, enabled=progress and rank == 0,
+                           desc=f"projecting d={cfg.dim}"
+                           + (f" (rank 0 of {world})" if world > 1 else ""))
         for i in range(lo_b + done, hi_b):
             if stop_after is not None and i - lo_b - done >= stop_after:
                 bar.close()
@@ -731,15 +734,3 @@ def _remove_shards(out: Path) -> None:
     if shards.is_dir():
         shutil.rmtree(shards)
 
-
-def _bar(total: int, initial: int, enabled: bool, desc: str):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, disable=not enabled, desc=desc, unit="batch",
-                dynamic_ncols=True)
-
-
-def _progress(it, enabled: bool, desc: str):
-    from tqdm.auto import tqdm
-
-    return tqdm(it, total=len(it), disable=not enabled, desc=desc, unit="batch")

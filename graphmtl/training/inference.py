@@ -40,9 +40,11 @@ import torch
 from graphmtl.data.graph import MultiTaskGraph
 from graphmtl.errors import check
 from graphmtl.models import ModelConfig, MultiTaskGNN
-from graphmtl.training.loader import _cached, hop_counts, make_loader, node_inputs
+from graphmtl.training.loader import hop_counts, make_loader, node_inputs
 from graphmtl.training.metrics import TaskMetrics, compute_metrics
+from graphmtl.utils.cache import cached_on
 from graphmtl.utils.device import resolve_device
+from graphmtl.utils.progress import progress_bar
 
 METHODS = ("auto", "full_graph", "layerwise")
 
@@ -130,7 +132,7 @@ def _one_hop_graph(model: MultiTaskGNN, graph: MultiTaskGraph):
             warnings.simplefilter("ignore")
             return data, NeighborSampler(data, num_neighbors=[-1])
 
-    return _cached([graph.edge_index], ("one_hop", kind), build)
+    return cached_on([graph.edge_index], ("one_hop", kind), build)
 
 
 def _receptive_field(colptr: torch.Tensor, row: torch.Tensor, nodes: torch.Tensor,
@@ -184,7 +186,8 @@ def layerwise_embeddings(model: MultiTaskGNN, graph: MultiTaskGraph, nodes: torc
     h = graph.x
     pos: torch.Tensor | None = None           # row of each node in h (None: h is indexed by id)
     sizes = [N if f is None else len(f) for f in fields[1:]]
-    bar = _bar(progress, sum(-(-s // batch_size) for s in sizes), "inference")
+    bar = progress_bar(sum(-(-s // batch_size) for s in sizes), desc="inference",
+                       enabled=progress, leave=False)
     with _eval_mode(model):
         for layer in range(L):
             out_nodes = fields[layer + 1]
@@ -467,10 +470,3 @@ def evaluate(model: MultiTaskGNN, graph: MultiTaskGraph,
                        method=method, device=device, seed=seed, progress=progress)
     return streaming_metrics(out, graph.y[nodes[:, None], idx], mask[nodes],
                              [graph.task_names[i] for i in idx], split, with_ap=with_ap)
-
-
-def _bar(enabled: bool, total: int, desc: str):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, disable=not enabled, desc=desc, unit="batch", leave=False,
-                dynamic_ncols=True)
