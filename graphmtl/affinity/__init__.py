@@ -9,12 +9,14 @@ from graphmtl.affinity.baselines import (TrainedAffinityEstimator, TrainedScores
                                          TrainedSubsetScores, check_store_matches,
                                          gradient_cosine, val_rows_from_store)
 from graphmtl.affinity.estimator import (MODES, GradTAGEnsemble, GradTAGEstimator,
-                                         check_store_rows, score_subsets, score_subsets_network)
+                                         check_store_rows)
 from graphmtl.affinity.signals import head_cosine_affinity, label_cooccurrence_affinity
 from graphmtl.affinity.surrogate import SurrogateAffinityEstimator, SurrogateConfig
 from graphmtl.affinity.matrices import (gradient_cosine_affinity, higher_order_affinity,
                                         pairwise_affinity, standardize_scores, symmetrize)
-from graphmtl.affinity.solver import BatchedSubsetSolver, SolverConfig, SplitRows, SubsetFit
+from graphmtl.affinity.rows import SplitRows
+from graphmtl.affinity.scoring import score_subsets, score_subsets_network
+from graphmtl.affinity.solver import BatchedSubsetSolver, SolverConfig, SubsetFit
 from graphmtl.affinity.subsets import (CoverageReport, as_membership, cooccurrence,
                                        coverage_report, pair_subsets, sample_subsets)
 from graphmtl.affinity.synthetic import planted_groups, write_synthetic_store

@@ -444,6 +444,9 @@ def _cache_key(spec: DatasetSpec, sources: Mapping[str, Any]) -> str:
                 "ogb": "ogb_proteins", "synthetic": "synthetic"}[spec.kind]]
     code = {m: file_digest(code_dir / f"{m}.py") for m in modules
             if (code_dir / f"{m}.py").is_file()}
+    for m in modules:   # a package: every module of it
+        code.update({f"{m}/{p.name}": file_digest(p)
+                     for p in sorted((code_dir / m).glob("*.py"))})
     params = _params(spec)
     params.pop("root")
     params.pop("download")
