@@ -99,7 +99,7 @@ def score_subsets_network(model, directions, graph, M: np.ndarray, W: torch.Tens
 
     from torch.func import functional_call, vmap
 
-    from graphmtl.training import node_inputs
+    from graphmtl.models import node_inputs
     from graphmtl.training.metrics import average_precision_columns
     from graphmtl.utils.device import resolve_device
 

@@ -43,7 +43,8 @@ class NodeBatches:
         self.message_passing = bool(getattr(config, "uses_message_passing", True))
         # The trainer's loaders (cached per graph): the same SIGN features and sampler, so f0 is
         # what ``graphmtl.training.predict_logits`` returns (up to float rounding).
-        from graphmtl.training.loader import make_loader, node_inputs
+        from graphmtl.models import node_inputs
+        from graphmtl.training.loader import make_loader
 
         if not self.message_passing:
             self.features = node_inputs(graph, config) if features is None else features
@@ -59,7 +60,7 @@ class NodeBatches:
 
             layers = int(config.num_layers) if config is not None else 2
             num_neighbors = list(fanouts) if fanouts is not None else [-1] * layers
-            if fanouts is None and getattr(config, "encoder", None) == "gcn":
+            if fanouts is None and config is not None and config.spec.degree_normalised:
                 # GCN normalises by the degrees of both endpoints: with one more hop of edges
                 # every node within ``layers`` hops has its full degree, so the seeds' outputs
                 # equal the full-graph ones (the extra hop's own outputs are never used).

@@ -91,9 +91,8 @@ def project_batch(model: nn.Module, x: torch.Tensor, edge_index: torch.Tensor | 
     enc_primal = {k[len("encoder."):]: params[k] for k in enc_names}
 
     enc_args = args
-    # Not GCN: trimming drops edges its degree normalisation counts, which changes the output.
-    if trim and edge_index is not None and model.config.uses_message_passing and \
-            model.config.encoder != "gcn":
+    # Only where trimming keeps the seeds' outputs (not GCN: see EncoderSpec.trimmable).
+    if trim and edge_index is not None and model.config.spec.trimmable:
         from graphmtl.training.loader import hop_counts
 
         counts = hop_counts(edge_index, x.shape[0], B, model.config.num_layers)

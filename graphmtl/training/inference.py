@@ -39,8 +39,8 @@ import torch
 
 from graphmtl.data.graph import MultiTaskGraph
 from graphmtl.errors import check
-from graphmtl.models import ModelConfig, MultiTaskGNN
-from graphmtl.training.loader import hop_counts, make_loader, node_inputs
+from graphmtl.models import ModelConfig, MultiTaskGNN, node_inputs
+from graphmtl.training.loader import hop_counts, make_loader
 from graphmtl.training.metrics import TaskMetrics, compute_metrics
 from graphmtl.utils.cache import cached_on
 from graphmtl.utils.device import resolve_device
@@ -66,9 +66,10 @@ def full_graph_bytes(graph: MultiTaskGraph, config: ModelConfig, num_outputs: in
     ``[N, hidden]`` and the ``[N, num_outputs]`` logits, in float32."""
     N, E = graph.num_nodes, int(graph.edge_index.shape[1])
     width = max(graph.num_features, config.hidden)
-    if config.encoder == "gat":
+    spec = config.spec
+    if spec.heads:
         width *= config.heads
-    if config.encoder in ("gcn", "gat"):
+    if spec.self_loops:
         E += N
     return 4 * (E * width + N * (graph.num_features + config.num_layers * config.hidden
                                  + num_outputs))
@@ -276,7 +277,7 @@ def _sampled(model: MultiTaskGNN, graph: MultiTaskGraph, nodes: torch.Tensor,
     check(len(fanouts) == cfg.num_layers,
           f"eval fanouts: {len(fanouts)} values {list(fanouts)} given but the model has "
           f"{cfg.num_layers} message-passing layers")
-    trim = cfg.encoder != "gcn"
+    trim = cfg.spec.trimmable
     out = []
     with _seeded(seed):
         for b in make_loader(graph, nodes, list(fanouts), batch_size, x=graph.x):

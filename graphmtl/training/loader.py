@@ -21,7 +21,7 @@ from typing import Iterator, Sequence
 import torch
 
 from graphmtl.data.graph import MultiTaskGraph
-from graphmtl.models import ModelConfig, sign_features
+from graphmtl.models import ModelConfig, node_inputs
 from graphmtl.utils.cache import cached_on
 
 def graph_digest(graph: MultiTaskGraph) -> str:
@@ -38,15 +38,6 @@ def graph_digest(graph: MultiTaskGraph) -> str:
         return h.hexdigest()[:16]
 
     return cached_on([graph.x, graph.edge_index], ("digest",), build)
-
-
-def node_inputs(graph: MultiTaskGraph, config: ModelConfig) -> torch.Tensor:
-    """The model's per-node input ``[N, F']``: ``graph.x``, or the cached SIGN hop features
-    ``[N, (sign_hops + 1) F]`` for ``sign``."""
-    if config.uses_message_passing:
-        return graph.x
-    return cached_on([graph.x, graph.edge_index], ("sign", config.sign_hops),
-                   lambda: sign_features(graph.x, graph.edge_index.contiguous(), config.sign_hops))
 
 
 @dataclass

@@ -36,14 +36,14 @@ import torch
 
 from graphmtl.data.graph import MultiTaskGraph
 from graphmtl.errors import check
-from graphmtl.models import ModelConfig, MultiTaskGNN
+from graphmtl.models import ModelConfig, MultiTaskGNN, node_inputs
 from graphmtl.training.checkpoint import (Checkpoint, load_checkpoint, save_checkpoint,
                                           task_digests)
 from graphmtl.training.config import TrainConfig, resolve_fanouts
 from graphmtl.training.inference import (evaluate, node_outputs, predict_logits,
                                          streaming_metrics)
 from graphmtl.training.loader import (FeatureBatch, FeatureLoader, graph_digest, hop_counts,
-                                      make_loader, node_inputs)
+                                      make_loader)
 from graphmtl.training.loss import masked_bce
 from graphmtl.training.metrics import TaskMetrics
 from graphmtl.utils import distributed as dist
@@ -166,7 +166,7 @@ class Trainer:
             # Layer trimming skips the outer hops' nodes in later layers: same seed outputs for
             # mean / sum / attention aggregation, but GCN's degree normalisation of the trimmed
             # subgraph would change, so GCN trains untrimmed.
-            trim = mc.uses_message_passing and mc.encoder != "gcn"
+            trim = mc.spec.trimmable
 
             torch.manual_seed(tc.seed)
             model = MultiTaskGNN(x.shape[1], len(idx), mc)
