@@ -135,8 +135,7 @@ def test_data_root_and_cache_dir_resolution(tmp_path, monkeypatch):
     monkeypatch.setenv("GRAPHMTL_DATA", str(tmp_path / "d"))
     assert data_root() == tmp_path / "d"
     monkeypatch.delenv("GRAPHMTL_DATA")
-    shared = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
-    assert data_root() == (shared if shared.is_dir() else None)
+    assert data_root() is None          # no other place is assumed (not even ../shared)
     assert default_cache_dir() == tmp_path / "cache"
     assert default_cache_dir(tmp_path / "x") == tmp_path / "x"
     monkeypatch.delenv("GRAPHMTL_CACHE")

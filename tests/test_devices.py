@@ -100,7 +100,7 @@ def test_subset_solver_device_setting():
 def test_lowrank_sdp_torch_path_agrees_with_numpy():
     from graphmtl.clustering import TaskClustering
     from graphmtl.clustering.sdp_lowrank import solve_sdp_lowrank
-    from graphmtl.clustering.synthetic import planted_affinity
+    from graphmtl.testing.affinities import planted_affinity
 
     A, labels = planted_affinity(n=60, k=3, noise=0.3, seed=0)
     ref = solve_sdp_lowrank(A, 3)

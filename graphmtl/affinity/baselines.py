@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -183,11 +182,6 @@ def gradient_cosine(store, kind: str = "loss") -> np.ndarray:
     total = np.bincount(task, weights=w, minlength=store.num_tasks)
     G /= np.where(total > 0, total, 1.0)[:, None]
     return gradient_cosine_affinity(G)
-
-
-def subset_names(M: np.ndarray, names: Sequence[str]) -> list[list[str]]:
-    """The task names of each subset (rows of ``M``)."""
-    return [[names[i] for i in np.flatnonzero(row)] for row in np.asarray(M, dtype=bool)]
 
 
 class TrainedAffinityEstimator:

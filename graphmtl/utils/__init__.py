@@ -2,7 +2,6 @@
 
 from graphmtl.utils.io import (atomic_path, atomic_save_npy, atomic_write_json, file_digest,
                                read_json, stable_hash)
-from graphmtl.utils.seed import seed_everything
 
 __all__ = ["atomic_path", "atomic_save_npy", "atomic_write_json", "file_digest", "read_json",
-           "stable_hash", "seed_everything"]
+           "stable_hash"]

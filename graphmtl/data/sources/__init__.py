@@ -33,7 +33,7 @@ A ``.pt`` graph takes ``features`` (``auto``, the default: the file's ``x``, req
 without masks is split that way in any case).
 
 Bare names resolve against a data root: the spec's ``root=``, else the ``root`` argument, else
-``$GRAPHMTL_DATA``, else ``<repo>/../shared/datasets`` when it exists. Layout under the root:
+``$GRAPHMTL_DATA`` (nothing else is assumed). Layout under the root:
 ``snap/com-NAME.*``, ``multilabel/blogcatalog.mat``, ``multilabel/deezer-CC.*``,
 ``ogb/ogbn_proteins/``. SNAP files found nowhere are downloaded into ``<cache>/snap``
 (:mod:`graphmtl.data.download`).

@@ -28,15 +28,12 @@ def default_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path | None:
-    """The data root: ``root``, else ``$GRAPHMTL_DATA``, else ``<repo>/../shared/datasets`` if it
-    exists, else ``None``."""
+    """The data root: ``root``, else ``$GRAPHMTL_DATA``, else ``None`` (no place is assumed:
+    an installed package has no data next to it)."""
     if root is not None:
         return Path(root)
     env = os.environ.get("GRAPHMTL_DATA")
-    if env:
-        return Path(env)
-    shared = Path(__file__).resolve().parents[3].parent / "shared" / "datasets"
-    return shared if shared.is_dir() else None
+    return Path(env) if env else None
 
 
 def load_dataset(spec: str | DatasetSpec, *, root: str | os.PathLike | None = None,

@@ -1,4 +1,4 @@
-"""Planted-group affinity matrices for tests and benchmarks."""
+"""Planted-group affinity matrices (clustering tests and benchmarks)."""
 
 from __future__ import annotations
 
