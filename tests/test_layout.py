@@ -9,18 +9,22 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+#: Temporary aliases of moved fixtures for scripts not updated yet (never imported by the library).
+ALIASES = {"graphmtl/clustering/synthetic.py"}
 
 
 def test_library_never_imports_the_testing_package():
     code = ("import sys, graphmtl.pipeline, graphmtl.cli.run, graphmtl.affinity, "
             "graphmtl.clustering, graphmtl.projection, graphmtl.data, graphmtl.training; "
-            "print(sorted(m for m in sys.modules if m.startswith('graphmtl.testing')))")
+            "print(sorted(m for m in sys.modules if m.startswith('graphmtl.testing')"
+            " or m == 'graphmtl.clustering.synthetic'))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=REPO, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
     for path in (REPO / "graphmtl").rglob("*.py"):
-        if "testing" in path.relative_to(REPO / "graphmtl").parts:
+        if "testing" in path.relative_to(REPO / "graphmtl").parts or \
+                str(path.relative_to(REPO)) in ALIASES:
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module:

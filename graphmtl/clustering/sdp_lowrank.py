@@ -152,7 +152,8 @@ def solve_sdp_lowrank(A: np.ndarray, k: int, *, rank: int | None = None, tol: fl
         seed: seed of the spectral start (:func:`spectral_start`) used when ``V0`` is None.
         V0, y0, z0: warm start (e.g. the solution for a neighbouring k); V0 may have any
             number of columns <= rank and is padded with small random columns.
-        threads: BLAS / OpenMP threads during the solve (``None``: leave as is); see :mod:`graphmtl.utils.threads`.
+        threads: BLAS / OpenMP threads during the solve (``None``: leave as is); see
+            :mod:`graphmtl.utils.threads`.
         device: ``None`` (default): numpy. ``cpu``, ``cuda``, ``cuda:N`` or ``auto``: the
             same iterations (one ``A @ V`` each) in float64 torch on that device, from the same
             numpy spectral start; the result is returned as numpy and agrees with the numpy

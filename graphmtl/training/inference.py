@@ -11,7 +11,7 @@ Message-passing encoders are evaluated in one of three ways (``method``):
   is ``O(N' x hidden)`` plus one batch, where ``N'`` is the receptive field of the requested
   nodes (the whole graph once that field covers more than half of it). Equal to ``full_graph``
   up to float rounding (summation order); GCN runs on weights normalised on the whole graph
-  (:meth:`~graphmtl.models.multitask.MessagePassingEncoder.normalised_edges`), since the
+  (:meth:`~graphmtl.models.encoders.MessagePassingEncoder.normalised_edges`), since the
   degrees inside a 1-hop subgraph are not the graph degrees.
 - ``auto`` (default): ``full_graph`` when :func:`full_graph_bytes` is at most
   :data:`FULL_GRAPH_MAX_BYTES` (small graphs: their outputs are the same as before, bit for

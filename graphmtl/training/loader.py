@@ -5,11 +5,13 @@ are the logits of the seed nodes ``batch.n_id[:batch.batch_size]``.
 
 - message-passing encoders: PyG :class:`~torch_geometric.loader.NeighborLoader` subgraphs around
   the seeds (``fanouts`` neighbours per layer, ``-1`` = all);
-- ``sign``: rows of the precomputed hop features (``edge_index`` is ``None``).
+- encoders without message passing (``sign``): rows of their precomputed inputs
+  (:func:`graphmtl.models.node_inputs`; ``edge_index`` is ``None``).
 
-Everything that depends only on the graph (the CSC sampler structure, SIGN features, the graph
-digest) is cached per graph tensors, so that training hundreds of task-subset models on one graph
-(``graph.select_tasks`` shares ``x`` and ``edge_index``) pays for it once.
+Everything that depends only on the graph (the CSC sampler structure, the precomputed inputs,
+the graph digest) is cached per graph tensors (:func:`graphmtl.utils.cache.cached_on`), so that
+training hundreds of task-subset models on one graph (``graph.select_tasks`` shares ``x`` and
+``edge_index``) pays for it once.
 """
 
 from __future__ import annotations
