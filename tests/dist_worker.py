@@ -12,7 +12,8 @@ from pathlib import Path
 import torch
 
 from graphmtl.affinity.sharded import ShardedSubsetSolver
-from graphmtl.affinity.solver import SolverConfig, SplitRows
+from graphmtl.affinity.rows import SplitRows
+from graphmtl.affinity.solver import SolverConfig
 from graphmtl.affinity.subsets import sample_subsets
 from graphmtl.models import ModelConfig, MultiTaskGNN
 from graphmtl.projection import GradientProjector, ProjectionConfig

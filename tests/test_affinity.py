@@ -5,11 +5,12 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from graphmtl.affinity import (BatchedSubsetSolver, GradTAGEnsemble, GradTAGEstimator,
-                               SolverConfig, SplitRows, as_membership, cooccurrence,
-                               coverage_report, gradient_cosine_affinity, higher_order_affinity,
-                               pair_subsets, pairwise_affinity, planted_groups, sample_subsets,
-                               score_subsets, standardize_scores, symmetrize,
-                               write_synthetic_store)
+                               SolverConfig, SplitRows, coverage_report, higher_order_affinity,
+                               pair_subsets, pairwise_affinity, sample_subsets, score_subsets,
+                               standardize_scores, symmetrize)
+from graphmtl.affinity.matrices import gradient_cosine_affinity
+from graphmtl.affinity.subsets import as_membership, cooccurrence
+from graphmtl.testing.stores import block_groups, write_synthetic_store
 from graphmtl.errors import GraphMTLError
 
 
@@ -250,7 +251,7 @@ def test_estimator_recovers_planted_groups(tmp_path):
     assert est.scores_.shape == (150, n) and est.affinity_.shape == (n, n)
     assert np.isnan(est.scores_[~est.subsets_]).all() and np.isfinite(est.scores_[est.subsets_]).all()
     assert est.converged_.all() and est.lam_ > 0
-    g = planted_groups(n, 3)
+    g = block_groups(n, 3)
     same = (g[:, None] == g[None, :]) & ~np.eye(n, dtype=bool)
     diff = g[:, None] != g[None, :]
     assert est.affinity_[same].mean() > est.affinity_[diff].mean() + 0.2

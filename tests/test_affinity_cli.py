@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from graphmtl.affinity import write_synthetic_store
+from graphmtl.testing.stores import write_synthetic_store
 from graphmtl.cli import main
 
 

@@ -251,7 +251,7 @@ def test_checkpoint_error_is_short_and_ours(npz, tmp_path, capsys):
 def test_failed_commands_leave_nothing_behind(case, npz, checkpoint, tmp_path, capsys):
     """Each command fails on a setting only the data can refute; the output (in a new nested
     folder) is not created, or is removed again."""
-    from graphmtl.affinity import write_synthetic_store
+    from graphmtl.testing.stores import write_synthetic_store
 
     out = tmp_path / "new" / "out"
     if case == "train":
@@ -320,7 +320,7 @@ def test_warnings_are_one_line(capsys):
 
 
 def test_command_warnings_are_one_line(tmp_path, capsys):
-    from graphmtl.affinity import write_synthetic_store
+    from graphmtl.testing.stores import write_synthetic_store
 
     write_synthetic_store(tmp_path / "s", n=8, d=5, train_rows=30, val_rows=30, seed=0)
     assert main(["affinity", "--store", str(tmp_path / "s"), "--subsets", "2", "--size", "2",
@@ -331,7 +331,7 @@ def test_command_warnings_are_one_line(tmp_path, capsys):
 
 
 def test_cluster_names_groups_from_the_affinity_summary(tmp_path, capsys):
-    from graphmtl.affinity import write_synthetic_store
+    from graphmtl.testing.stores import write_synthetic_store
 
     write_synthetic_store(tmp_path / "s", n=6, d=6, train_rows=40, val_rows=40, seed=0)
     assert main(["affinity", "--store", str(tmp_path / "s"), "--subsets", "60", "--size", "3",

@@ -107,7 +107,8 @@ def test_summary_synthetic_default():
 def test_summary_real_youtube(capsys):
     if not (SNAP / "com-youtube.ungraph.txt.gz").is_file():
         pytest.skip(f"real SNAP data not found at {SNAP} (../shared/datasets/snap)")
-    assert main(["data", "summary", "snap:youtube,k=100,features=none", "--json"]) == 0
+    assert main(["data", "summary", "snap:youtube,k=100,features=none", "--root",
+                 str(SNAP.parent), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert (info["nodes"], info["edges"], info["tasks"]) == (16_751, 104_513, 100)
     assert info["train_rows"]["total"] + info["val_rows"]["total"] + \

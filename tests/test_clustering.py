@@ -5,14 +5,18 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from graphmtl.cli import main as cli_main
-from graphmtl.clustering import (TaskClustering, block_multipliers, dual_bound, elbow_k,
-                                 fill_empty, lambda_max, local_search, partition_matrix,
-                                 partition_objective, planted_affinity, preprocess_affinity,
-                                 random_partition, round_factor, solve_sdp_exact,
-                                 solve_sdp_admm, solve_sdp_lowrank, spectral_partition,
-                                 spectral_start, validate_affinity, project_affine, edge_k,
-                                 double_center, partition_bound,
-                                 partition_multipliers)
+from graphmtl.clustering import (TaskClustering, partition_objective, random_partition,
+                                 spectral_partition)
+from graphmtl.clustering.certificate import (block_multipliers, dual_bound, lambda_max,
+                                             partition_bound, partition_multipliers)
+from graphmtl.clustering.objective import partition_matrix
+from graphmtl.clustering.preprocess import preprocess_affinity, validate_affinity
+from graphmtl.clustering.rounding import fill_empty, local_search, round_factor
+from graphmtl.clustering.sdp_admm import project_affine, solve_sdp_admm
+from graphmtl.clustering.sdp_exact import solve_sdp_exact
+from graphmtl.clustering.sdp_lowrank import solve_sdp_lowrank, spectral_start
+from graphmtl.clustering.select_k import double_center, edge_k, elbow_k
+from graphmtl.testing.affinities import planted_affinity
 from graphmtl.errors import GraphMTLError
 
 

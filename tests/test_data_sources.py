@@ -135,8 +135,7 @@ def test_data_root_and_cache_dir_resolution(tmp_path, monkeypatch):
     monkeypatch.setenv("GRAPHMTL_DATA", str(tmp_path / "d"))
     assert data_root() == tmp_path / "d"
     monkeypatch.delenv("GRAPHMTL_DATA")
-    shared = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
-    assert data_root() == (shared if shared.is_dir() else None)
+    assert data_root() is None          # no other place is assumed (not even ../shared)
     assert default_cache_dir() == tmp_path / "cache"
     assert default_cache_dir(tmp_path / "x") == tmp_path / "x"
     monkeypatch.delenv("GRAPHMTL_CACHE")
@@ -262,3 +261,42 @@ def test_generator_exports():
 
     assert data.SyntheticConfig.__name__ == "SyntheticConfig" and callable(data.make_planted_graph)
     assert callable(data.planted_groups)
+
+
+# ---------------------------------------------------------------------- the source registry
+def test_one_source_class_per_format():
+    from graphmtl.data.sources import KINDS, SOURCES, source_for
+
+    assert KINDS == ("snap", "blogcatalog", "deezer", "ogb", "synthetic", "file")
+    for text, fmt in [("snap:youtube", "snap"), ("blogcatalog", "blogcatalog"),
+                      ("deezer:ro", "deezer"), ("ogb:ogbn-proteins", "ogb"),
+                      ("synthetic:seed=2", "synthetic"), ("graphs/g.npz", "npz"),
+                      ("g.pt", "pt"), ("g.pth,seed=1", "pt")]:
+        spec = DatasetSpec.parse(text)
+        assert spec.format == fmt and source_for(spec) is SOURCES[fmt], text
+        assert source_for(spec).kind == spec.kind
+    assert [s.cached for s in SOURCES.values()] == [True] * 5 + [False] * 2
+
+
+VALID = {"k": "3", "communities": "all", "ties": "first", "seed": "1", "train": "0.3",
+         "val": "0.3", "train_pos": "2", "pos_cutoff": "1,train_pos=2", "features": "16",
+         "feature_seed": "2", "download": "false", "min_positives": "3", "root": "/x"}
+
+
+@pytest.mark.parametrize("fmt", ["snap", "blogcatalog", "deezer", "ogb", "pt"])
+def test_every_declared_key_parses_for_its_source(fmt):
+    from graphmtl.data.sources import SOURCES
+
+    head = {"snap": "snap:youtube", "pt": "g.pt"}.get(fmt, fmt)
+    for key in SOURCES[fmt].keys:
+        spec = DatasetSpec.parse(f"{head},{key}={VALID[key]}")
+        assert spec.format == fmt and str(spec).startswith(head), key
+
+
+def test_cache_key_covers_the_source_modules():
+    from graphmtl.data.sources import SOURCES
+    from graphmtl.data.sources.load import code_digests
+
+    code = code_digests(("sources", *SOURCES["synthetic"].modules))
+    assert "sources/formats.py" in code and "synthetic/generator.py" in code
+    assert all(len(v) == 64 for v in code.values())

@@ -10,7 +10,7 @@ import torch
 from graphmtl.errors import GraphMTLError
 from graphmtl.models import ModelConfig, MultiTaskGNN
 from graphmtl.projection import GradientProjector, ProjectionConfig
-from graphmtl.projection import engine as engine_mod
+from graphmtl.projection import config as projection_config
 
 from test_training import planted_graph
 
@@ -35,7 +35,7 @@ def test_projection_fanouts_auto_rule(graph, monkeypatch, tmp_path):
     assert cfg.resolve(model, graph).fanouts is None                  # small: exact
     assert ProjectionConfig(fanouts="full").fanouts is None
     assert ProjectionConfig(fanouts=[3, 2]).resolve(model, graph).fanouts == (3, 2)
-    monkeypatch.setattr(engine_mod, "AUTO_SAMPLE_MIN_EDGES", 10)
+    monkeypatch.setattr(projection_config, "AUTO_SAMPLE_MIN_EDGES", 10)
     assert cfg.resolve(model, graph).fanouts == (10, 5)
     assert cfg.resolve(_model(graph, 3), graph).fanouts == (10, 10, 10)
     sign = MultiTaskGNN(3 * graph.num_features, graph.num_tasks,
@@ -73,7 +73,8 @@ def test_projection_device_setting(graph):
 
 
 def test_subset_solver_device_setting():
-    from graphmtl.affinity.solver import BatchedSubsetSolver, SolverConfig, SplitRows
+    from graphmtl.affinity.rows import SplitRows
+    from graphmtl.affinity.solver import BatchedSubsetSolver, SolverConfig
     from graphmtl.affinity.subsets import sample_subsets
 
     g = torch.Generator().manual_seed(1)
@@ -99,7 +100,7 @@ def test_subset_solver_device_setting():
 def test_lowrank_sdp_torch_path_agrees_with_numpy():
     from graphmtl.clustering import TaskClustering
     from graphmtl.clustering.sdp_lowrank import solve_sdp_lowrank
-    from graphmtl.clustering.synthetic import planted_affinity
+    from graphmtl.testing.affinities import planted_affinity
 
     A, labels = planted_affinity(n=60, k=3, noise=0.3, seed=0)
     ref = solve_sdp_lowrank(A, 3)

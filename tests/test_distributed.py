@@ -99,7 +99,8 @@ def test_single_process_helpers():
 
 def test_merge_fits_of_subset_blocks_equals_one_fit():
     from graphmtl.affinity.sharded import ShardedSubsetSolver, merge_fits
-    from graphmtl.affinity.solver import BatchedSubsetSolver, SolverConfig, SplitRows
+    from graphmtl.affinity.rows import SplitRows
+    from graphmtl.affinity.solver import BatchedSubsetSolver, SolverConfig
     from graphmtl.affinity.subsets import sample_subsets
 
     g = torch.Generator().manual_seed(0)

@@ -9,8 +9,8 @@ from graphmtl.data.graph import MultiTaskGraph
 from graphmtl.errors import GraphMTLError
 from graphmtl.models import ENCODERS, ModelConfig, MultiTaskGNN
 from graphmtl.projection import (Directions, GradientProjector, NodeBatches, ProjectionConfig,
-                                 linearization_error, project_batch, reverse_mode_projection,
-                                 select_parameters)
+                                 project_batch, select_parameters)
+from graphmtl.testing.projection import linearization_error, reverse_mode_projection
 
 warnings.filterwarnings("ignore", message=".*pyg-lib.*")
 
@@ -205,7 +205,7 @@ def test_f0_is_what_the_trainer_predicts(encoder):
 
 
 def test_linearization_error_between_models():
-    from graphmtl.projection import linearization_error_between
+    from graphmtl.testing.projection import linearization_error_between
 
     graph = small_graph()
     model = small_model(graph, "gin").eval()

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from graphmtl.models import ENCODERS, ModelConfig, MultiTaskGNN
-from graphmtl.projection import (Directions, NodeBatches, project_batch,
-                                 reverse_mode_projection)
+from graphmtl.projection import Directions, NodeBatches, project_batch
+from graphmtl.testing.projection import reverse_mode_projection
 
 warnings.filterwarnings("ignore", message=".*pyg-lib.*")
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets"

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -24,6 +23,7 @@ import torch
 from graphmtl.affinity.matrices import gradient_cosine_affinity
 from graphmtl.affinity.subsets import as_membership
 from graphmtl.errors import check
+from graphmtl.projection.digests import labelled_graph_digest, model_digest
 from graphmtl.utils.io import stable_hash
 
 MODES = ("scratch", "finetune")
@@ -71,17 +71,6 @@ def val_rows_from_store(store, graph) -> dict[str, tuple[np.ndarray, np.ndarray]
     return out
 
 
-def _projection_fn(*names: str):
-    """The projection engine's digest function under the first of ``names`` it defines."""
-    import graphmtl.projection as projection
-
-    for name in names:
-        fn = getattr(projection, name, None) or getattr(projection.engine, name, None)
-        if fn is not None:
-            return fn
-    return None
-
-
 def check_store_matches(store, graph=None, checkpoint=None) -> None:
     """One-line errors when a store was computed from other data or another model."""
     man = store.manifest
@@ -89,11 +78,10 @@ def check_store_matches(store, graph=None, checkpoint=None) -> None:
         missing = [t for t in store.task_names if t not in set(graph.task_names)]
         check(not missing, f"{store.path}: task {missing[0] if missing else ''!r} of the store is "
                            f"not in the data (store/data mismatch)")
-        graph_digest = _projection_fn("labelled_graph_digest", "graph_digest")
-        if man.get("data_sha256") and graph_digest is not None:
+        if man.get("data_sha256"):
             sub = graph if list(graph.task_names) == store.task_names else \
                 graph.select_tasks(store.task_names)
-            check(graph_digest(sub) == man["data_sha256"],
+            check(labelled_graph_digest(sub) == man["data_sha256"],
                   f"{store.path}: computed on other data (graph digest differs; store/data "
                   f"mismatch)")
     if checkpoint is not None:
@@ -102,8 +90,7 @@ def check_store_matches(store, graph=None, checkpoint=None) -> None:
         ckpt = load_checkpoint(checkpoint)
         check(list(ckpt.task_names) == store.task_names,
               f"{store.path}: its tasks differ from the checkpoint's (store/model mismatch)")
-        model_digest = _projection_fn("model_digest")
-        if man.get("model_sha256") and model_digest is not None:
+        if man.get("model_sha256"):
             check(model_digest(ckpt.model) == man["model_sha256"],
                   f"{store.path}: computed from another model than {checkpoint} (store/model "
                   f"mismatch)")
@@ -195,11 +182,6 @@ def gradient_cosine(store, kind: str = "loss") -> np.ndarray:
     total = np.bincount(task, weights=w, minlength=store.num_tasks)
     G /= np.where(total > 0, total, 1.0)[:, None]
     return gradient_cosine_affinity(G)
-
-
-def subset_names(M: np.ndarray, names: Sequence[str]) -> list[list[str]]:
-    """The task names of each subset (rows of ``M``)."""
-    return [[names[i] for i in np.flatnonzero(row)] for row in np.asarray(M, dtype=bool)]
 
 
 class TrainedAffinityEstimator:

@@ -15,7 +15,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from graphmtl.affinity.solver import BatchedSubsetSolver, SolverConfig, SplitRows, SubsetFit
+from graphmtl.affinity.rows import SplitRows
+from graphmtl.affinity.solver import BatchedSubsetSolver, SolverConfig, SubsetFit
 from graphmtl.utils import distributed as dist
 
 

@@ -54,224 +54,19 @@ with a reference solver on the same objective to its tolerance (see the tests).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 import torch
 
+from graphmtl.affinity.blocks import BlockRunner, SubsetLayout, exact_softplus
+from graphmtl.affinity.rows import SplitRows
 from graphmtl.errors import GraphMTLError, check
-
-
-# ----------------------------------------------------------------------------------- rows
-@dataclass
-class SplitRows:
-    """One split's rows of every task, concatenated task by task (as in the store).
-
-    Attributes:
-        z: ``[R, d]`` projected gradients, kept in the store's float32 (each task's block is
-            cast to the compute dtype when used, which is exact and halves the memory);
-        f0: ``[R]`` base logits; y: ``[R]`` labels in {0, 1}; weight: ``[R]`` row weights
-            (in the compute dtype, float64 by default).
-        ptr: int64 ``[n + 1]``: rows of task ``t`` are ``ptr[t]:ptr[t + 1]``.
-        task_names: ``n`` names.
-    """
-
-    z: torch.Tensor
-    f0: torch.Tensor
-    y: torch.Tensor
-    weight: torch.Tensor
-    ptr: np.ndarray
-    task_names: list[str]
-
-    def __post_init__(self) -> None:
-        R = self.z.shape[0]
-        check(self.ptr.shape == (len(self.task_names) + 1,) and self.ptr[0] == 0
-              and self.ptr[-1] == R and (np.diff(self.ptr) >= 0).all(),
-              f"rows: task offsets do not match {R} rows and {len(self.task_names)} tasks")
-        for name, a in (("f0", self.f0), ("y", self.y), ("weight", self.weight)):
-            check(a.shape == (R,), f"rows: {name} has shape {tuple(a.shape)}, expected ({R},)")
-        finite = torch.isfinite(self.z).all(1) & torch.isfinite(self.f0) & torch.isfinite(
-            self.weight)
-        if not bool(finite.all()):
-            bad = int(np.searchsorted(self.ptr, int((~finite).nonzero()[0, 0]), side="right")) - 1
-            raise GraphMTLError(f"task {self.task_names[bad]!r}: non-finite z, f0 or weight in "
-                                f"the store")
-        if bool((self.weight < 0).any()):
-            bad = int(np.searchsorted(self.ptr, int((self.weight < 0).nonzero()[0, 0]),
-                                      side="right")) - 1
-            raise GraphMTLError(f"task {self.task_names[bad]!r}: negative row weight")
-
-    @classmethod
-    def from_arrays(cls, z, f0, y, weight, ptr, task_names=None,
-                    dtype: torch.dtype = torch.float64) -> "SplitRows":
-        ptr = np.asarray(ptr, dtype=np.int64)
-        n = ptr.size - 1
-        names = list(task_names) if task_names is not None else [f"task{i}" for i in range(n)]
-        np_dtype = torch.empty((), dtype=dtype).numpy().dtype
-        as_t = lambda a, t=np_dtype: torch.from_numpy(np.array(a, dtype=t))  # noqa: E731 (copies)
-        z_dtype = np.float32 if np.asarray(z).dtype == np.float32 else np_dtype
-        return cls(as_t(z, z_dtype), as_t(f0), as_t(y), as_t(weight), ptr, names)
-
-    @classmethod
-    def from_store(cls, store, split: str, dtype: torch.dtype = torch.float64) -> "SplitRows":
-        """Load one split of a :class:`~graphmtl.projection.store.ProjectionStore`."""
-        return cls.from_arrays(store.array(split, "z"), store.array(split, "f0"),
-                               store.array(split, "y"), store.array(split, "weight"),
-                               store.task_ptr(split), store.task_names, dtype=dtype)
-
-    def to(self, device: torch.device) -> "SplitRows":
-        """The same rows on ``device`` (``self`` when already there)."""
-        if self.f0.device == torch.device(device):
-            return self
-        mv = lambda t: t.to(device)  # noqa: E731
-        return SplitRows(mv(self.z), mv(self.f0), mv(self.y), mv(self.weight), self.ptr,
-                         self.task_names)
-
-    @property
-    def num_tasks(self) -> int:
-        return len(self.task_names)
-
-    @property
-    def dim(self) -> int:
-        return int(self.z.shape[1])
-
-    @property
-    def dtype(self) -> torch.dtype:
-        """The compute dtype (that of ``f0``)."""
-        return self.f0.dtype
-
-    def zblock(self, t: int) -> torch.Tensor:
-        """``[r_t, d]`` rows of task ``t`` in the compute dtype."""
-        return self.z[self.task(t)].to(self.dtype)
-
-    @property
-    def counts(self) -> np.ndarray:
-        """int64 ``[n]`` rows per task."""
-        return np.diff(self.ptr)
-
-    def task(self, t: int) -> slice:
-        return slice(int(self.ptr[t]), int(self.ptr[t + 1]))
-
-    def per_task_sum(self, values: torch.Tensor) -> torch.Tensor:
-        """Sum a per-row ``[R]`` tensor within each task: ``[n]``."""
-        dev = values.device
-        seg = torch.repeat_interleave(torch.arange(self.num_tasks, device=dev),
-                                      torch.as_tensor(self.counts, device=dev))
-        return torch.zeros(self.num_tasks, dtype=values.dtype, device=dev).index_add_(0, seg,
-                                                                                      values)
-
-    def weight_sums(self) -> torch.Tensor:
-        """``[n]`` total row weight per task."""
-        return self.per_task_sum(self.weight)
-
-    def positives(self) -> torch.Tensor:
-        """``[n]`` weighted number of positive rows per task."""
-        return self.per_task_sum(self.weight * self.y)
-
-
-def _softplus(u: torch.Tensor) -> torch.Tensor:
-    """log(1 + e^u), exact for all u (torch's softplus switches to u above a threshold)."""
-    return torch.relu(u) + torch.log1p(torch.exp(-u.abs()))
-
-
-@contextlib.contextmanager
-def intra_op_threads(num: int):
-    """Temporarily set torch's intra-op thread count (restored on exit)."""
-    before = torch.get_num_threads()
-    if num != before:
-        torch.set_num_threads(num)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != before:
-            torch.set_num_threads(before)
-
-
-class _Layout:
-    """Which subsets hold which task, for a batch of ``a`` subsets (rows of ``M`` ``[a, n]``).
-
-    ``flat`` int64 ``[nnz]`` lists, task by task, the (local) subsets holding the task;
-    ``blocks`` holds ``(t, start, stop)``: the subsets of task ``t`` are ``flat[start:stop]``.
-    Tasks without rows are left out (they add nothing to any objective). Gathering ``W[flat]``
-    once and scattering all per-task results with one ``index_add_`` keeps the number of small
-    kernel launches independent of ``n``.
-    """
-
-    def __init__(self, flat: torch.Tensor, blocks: list[tuple[int, int, int]], size: int):
-        self.flat, self.blocks, self.size = flat, blocks, size
-
-    @classmethod
-    def build(cls, M: torch.Tensor, rows_per_task: np.ndarray) -> "_Layout":
-        M = M & torch.as_tensor(rows_per_task > 0, device=M.device)[None, :]
-        task_of, subset_of = M.T.nonzero(as_tuple=True)  # sorted by task, then subset
-        counts = torch.bincount(task_of, minlength=M.shape[1]).tolist()
-        blocks, start = [], 0
-        for t, c in enumerate(counts):
-            if c:
-                blocks.append((t, start, start + c))
-                start += c
-        return cls(subset_of, blocks, M.shape[0])
-
-    def compact(self, keep: torch.Tensor, curv: list[torch.Tensor] | None):
-        """Restrict to the subsets with ``keep`` (bool ``[a]``); curvature blocks follow."""
-        remap = torch.cumsum(keep.long(), 0) - 1
-        kf = keep[self.flat]
-        blocks, new_curv, start = [], [], 0
-        for i, (t, a, b) in enumerate(self.blocks):
-            k = kf[a:b]
-            c = int(k.sum())
-            if c:
-                blocks.append((t, start, start + c))
-                if curv is not None:
-                    new_curv.append(curv[i][:, k])
-                start += c
-        return _Layout(remap[self.flat[kf]], blocks, int(keep.sum())), new_curv
-
-    def scatter(self, parts: list[torch.Tensor], like: torch.Tensor) -> torch.Tensor:
-        """Sum per-block results (``[m_t, ...]`` each, in block order) into ``[a, ...]``."""
-        out = like.new_zeros((self.size,) + tuple(like.shape[1:]))
-        if parts:
-            out.index_add_(0, self.flat, torch.cat(parts))
-        return out
-
-
-class _BlockRunner:
-    """Runs a function over task blocks on a few Python threads, each with one intra-op thread.
-
-    Torch releases the GIL inside its kernels, so ``workers`` threads keep that many cores busy
-    with whole per-task matrix products; unlike intra-op (OpenMP) parallelism there is no
-    barrier per kernel, which matters for the many mid-sized kernels here, and a lot when the
-    cores are shared with other processes (measured 3–4× slower with 2 OpenMP threads under load).
-    """
-
-    def __init__(self, workers: int):
-        self.workers = workers
-        self.pool = (ThreadPoolExecutor(workers, initializer=torch.set_num_threads,
-                                        initargs=(1,)) if workers > 1 else None)
-
-    def map(self, fn, items: list, cost: list[float]) -> list:
-        if self.pool is None or len(items) < 2:
-            return [fn(x) for x in items]
-        # Contiguous chunks of about equal cost, a few per worker for load balance.
-        pieces = min(len(items), 4 * self.workers)
-        edges = np.searchsorted(np.cumsum(cost), np.linspace(0, sum(cost), pieces + 1)[1:-1])
-        bounds = [0, *sorted(set(int(e) + 1 for e in edges if 0 <= e < len(items) - 1)),
-                  len(items)]
-        chunks = [items[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-        out: list = []
-        for part in self.pool.map(lambda ch: [fn(x) for x in ch], chunks):
-            out.extend(part)
-        return out
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown()
+from graphmtl.utils.threads import torch_threads
 
 
 def relative_lambda(rows: SplitRows, lam: float) -> float:
@@ -386,7 +181,7 @@ class BatchedSubsetSolver:
         self.config = config or SolverConfig()
 
     # ------------------------------------------------------------------ batched kernels
-    def _grad(self, W: torch.Tensor, lay: _Layout, ws: torch.Tensor):
+    def _grad(self, W: torch.Tensor, lay: SubsetLayout, ws: torch.Tensor):
         """Gradient ``[a, d]`` and per-block curvatures ``ω σ'(u)`` ``[r_t, m_t]`` at ``W``."""
         rows, d = self._rows, W.shape[1]
         Wg = W[lay.flat]
@@ -406,7 +201,7 @@ class BatchedSubsetSolver:
         grad = lay.scatter([o[0] for o in out], W) / ws[:, None] + self._lam * W
         return grad, [o[1] for o in out]
 
-    def _loss(self, W: torch.Tensor, lay: _Layout, ws: torch.Tensor) -> torch.Tensor:
+    def _loss(self, W: torch.Tensor, lay: SubsetLayout, ws: torch.Tensor) -> torch.Tensor:
         """Objective ``[a]`` at ``W`` (one product per block; used for reporting)."""
         rows, d = self._rows, W.shape[1]
         Wg = W[lay.flat]
@@ -415,13 +210,13 @@ class BatchedSubsetSolver:
             t, a, b = blk
             sl = rows.task(t)
             u = torch.addmm(rows.f0[sl, None], rows.zblock(t), Wg[a:b].T)
-            return rows.weight[sl] @ (_softplus(u) - rows.y[sl, None] * u)
+            return rows.weight[sl] @ (exact_softplus(u) - rows.y[sl, None] * u)
 
         out = self._runner.map(block, lay.blocks, self._cost(lay))
         self._flops["loss"] += 2 * d * self._incidences(lay)
         return lay.scatter(out, W[:, 0]) / ws + 0.5 * self._lam * (W * W).sum(1)
 
-    def _hvp(self, V: torch.Tensor, lay: _Layout, curv, ws) -> torch.Tensor:
+    def _hvp(self, V: torch.Tensor, lay: SubsetLayout, curv, ws) -> torch.Tensor:
         """Hessian-vector products ``[a, d]`` at the point where ``curv`` was taken."""
         rows, d = self._rows, V.shape[1]
         low = self._low
@@ -438,11 +233,11 @@ class BatchedSubsetSolver:
         Hv = lay.scatter(out, torch.empty(0, d, dtype=low, device=V.device)).to(V.dtype)
         return Hv / ws[:, None] + self._lam * V
 
-    def _cost(self, lay: _Layout) -> list[float]:
+    def _cost(self, lay: SubsetLayout) -> list[float]:
         counts = self._rows.counts
         return [float(counts[t] * (b - a)) for t, a, b in lay.blocks]
 
-    def _incidences(self, lay: _Layout) -> int:
+    def _incidences(self, lay: SubsetLayout) -> int:
         counts = self._rows.counts
         return int(sum(int(counts[t]) * (b - a) for t, a, b in lay.blocks))
 
@@ -463,9 +258,9 @@ class BatchedSubsetSolver:
         dev = resolve_device(self.config.device)
         workers = self.config.workers or torch.get_num_threads()
         # A GPU runs the per-task products itself: one host thread keeps them in stream order.
-        self._runner = _BlockRunner(workers if dev.type == "cpu" else 1)
+        self._runner = BlockRunner(workers if dev.type == "cpu" else 1)
         try:
-            with intra_op_threads(1 if dev.type == "cpu" else torch.get_num_threads()):
+            with torch_threads(1 if dev.type == "cpu" else torch.get_num_threads()):
                 M_t = torch.as_tensor(np.asarray(M, dtype=bool)).to(dev)
                 return self._fit(rows.to(dev), M_t, task_names).cpu()
         finally:
@@ -548,7 +343,7 @@ class BatchedSubsetSolver:
         W = torch.zeros(m, d, dtype=dtype, device=dev)
         gnorm = torch.full((m,), float("inf"), dtype=dtype, device=dev)
         active = torch.arange(m, device=dev)
-        lay = _Layout.build(M, rows.counts)
+        lay = SubsetLayout.build(M, rows.counts)
         Wa, wsa, La = W, ws, L
         g, curv = self._grad(Wa, lay, wsa)
         it = 0
@@ -570,7 +365,7 @@ class BatchedSubsetSolver:
             W[active] = Wa
         seconds["newton"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        obj = self._loss(W, _Layout.build(M, rows.counts), ws)
+        obj = self._loss(W, SubsetLayout.build(M, rows.counts), ws)
         seconds["objective"] = time.perf_counter() - t0
 
         converged = gnorm <= cfg.tol
@@ -638,7 +433,7 @@ class BatchedSubsetSolver:
             alpha = torch.where(bad, torch.clamp(sec, lo + 0.05 * width, hi - 0.05 * width),
                                 alpha)
             idx = bad.nonzero().flatten()
-            sub = _Layout.build(self._sub_membership(lay, idx), self._rows.counts)
+            sub = SubsetLayout.build(self._sub_membership(lay, idx), self._rows.counts)
             gi, _ = self._grad(Wa[idx] + alpha[idx, None] * step[idx], sub, ws[idx])
             di = (gi * step[idx]).sum(1)
             done_i = di.abs() <= 0.5 * d0[idx].abs()
@@ -654,7 +449,7 @@ class BatchedSubsetSolver:
         self._backtracked += int((alpha < 1).sum())
         return Wn, g, curv
 
-    def _sub_membership(self, lay: _Layout, idx: torch.Tensor) -> torch.Tensor:
+    def _sub_membership(self, lay: SubsetLayout, idx: torch.Tensor) -> torch.Tensor:
         """Membership ``[len(idx), n]`` of the local subsets ``idx`` (rebuilt from a layout)."""
         M = torch.zeros(lay.size, self._rows.num_tasks, dtype=torch.bool,
                         device=lay.flat.device)

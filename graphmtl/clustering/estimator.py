@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from graphmtl.clustering._threads import limit_threads
+from graphmtl.utils.threads import blas_threads
 from graphmtl.clustering.certificate import block_multipliers, dual_bound, partition_bound
 from graphmtl.clustering.objective import partition_objective
 from graphmtl.clustering.preprocess import preprocess_affinity
@@ -177,8 +177,8 @@ class TaskClustering:
     # -- API -------------------------------------------------------------------------------
     def fit(self, A, y=None) -> "TaskClustering":
         """Cluster the tasks of affinity ``A [n, n]`` (larger = more related)."""
-        # One BLAS / OpenMP thread by default: see graphmtl/clustering/_threads.py.
-        with limit_threads(self.threads):
+        # One BLAS / OpenMP thread by default: see graphmtl/utils/threads.py.
+        with blas_threads(self.threads):
             return self._fit(A)
 
     def _fit(self, A) -> "TaskClustering":

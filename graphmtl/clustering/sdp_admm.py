@@ -27,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-from graphmtl.clustering._threads import limit_threads
+from graphmtl.utils.threads import blas_threads
 from graphmtl.clustering.certificate import dual_bound
 from graphmtl.clustering.result import SDPResult
 from graphmtl.errors import check
@@ -75,7 +75,7 @@ def solve_sdp_admm(A: np.ndarray, k: int, *, X0: np.ndarray | None = None,
         max_iters, time_limit: caps (seconds; None = no cap); the result's status says which.
         check_every: iterations between certificates (each costs one more eigenvalue solve).
         rho: initial penalty (default ``k / sqrt(n)``, then residual balancing).
-        threads: BLAS threads (see ``_threads``).
+        threads: BLAS threads (see :mod:`graphmtl.utils.threads`).
         on_check: called with ``X`` at every certificate check; returning True stops the solver
             (status ``"stopped"``), e.g. once the partition rounded from ``X`` no longer changes.
 
@@ -86,7 +86,7 @@ def solve_sdp_admm(A: np.ndarray, k: int, *, X0: np.ndarray | None = None,
     n = A.shape[0]
     check(2 <= k < n, f"k: need 2 <= k < n = {n} for ADMM, got {k}")
     t0 = time.perf_counter()
-    with limit_threads(threads):
+    with blas_threads(threads):
         rho = float(k / np.sqrt(n)) if rho is None else float(rho)
         X = project_affine(np.full((n, n), 1.0 / n) if X0 is None else np.asarray(X0, float), k)
         Y = X.copy()

@@ -29,7 +29,7 @@ import time
 import numpy as np
 from scipy.sparse.linalg import eigsh
 
-from graphmtl.clustering._threads import limit_threads
+from graphmtl.utils.threads import blas_threads
 from graphmtl.clustering.result import SDPResult
 from graphmtl.errors import check
 
@@ -152,7 +152,8 @@ def solve_sdp_lowrank(A: np.ndarray, k: int, *, rank: int | None = None, tol: fl
         seed: seed of the spectral start (:func:`spectral_start`) used when ``V0`` is None.
         V0, y0, z0: warm start (e.g. the solution for a neighbouring k); V0 may have any
             number of columns <= rank and is padded with small random columns.
-        threads: BLAS / OpenMP threads during the solve (``None``: leave as is); see ``_threads``.
+        threads: BLAS / OpenMP threads during the solve (``None``: leave as is); see
+            :mod:`graphmtl.utils.threads`.
         device: ``None`` (default): numpy. ``cpu``, ``cuda``, ``cuda:N`` or ``auto``: the
             same iterations (one ``A @ V`` each) in float64 torch on that device, from the same
             numpy spectral start; the result is returned as numpy and agrees with the numpy
@@ -168,7 +169,7 @@ def solve_sdp_lowrank(A: np.ndarray, k: int, *, rank: int | None = None, tol: fl
     r = default_rank(n, k) if rank is None else int(rank)
     check(1 <= r <= n, f"rank: need 1 <= rank <= n = {n}, got {rank}")
     t0 = time.perf_counter()
-    with limit_threads(threads):
+    with blas_threads(threads):
         # Rescale so that <As, X> <= n: multipliers and penalty then have a k- and n-free scale.
         lam = spectral_norm(A, seed)
         alpha = n / (k * lam) if lam > 0 else 1.0

@@ -28,6 +28,7 @@ from typing import Mapping
 
 from graphmtl.errors import GraphMTLError, check
 from graphmtl.utils.io import atomic_path
+from graphmtl.utils.progress import progress_bar
 
 SNAP_BASE_URL = "https://snap.stanford.edu/data/bigdata/communities/"
 ENV_BASE_URL = "GRAPHMTL_SNAP_URL"
@@ -75,10 +76,8 @@ def download_file(url: str, dest: str | os.PathLike, *, sha256: str | None = Non
             received = 0
             bar = None
             if progress:
-                from tqdm import tqdm
-
-                bar = tqdm(total=expected_size, unit="B", unit_scale=True, desc=dest.name,
-                           file=sys.stderr)
+                bar = progress_bar(expected_size, desc=dest.name, unit="B", unit_scale=True,
+                                   file=sys.stderr)
             with open(tmp, "wb") as out:
                 while block := response.read(_CHUNK):
                     out.write(block)

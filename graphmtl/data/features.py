@@ -30,7 +30,7 @@ import scipy.sparse as sp
 import torch
 
 from graphmtl.errors import check
-from graphmtl.utils.io import atomic_path, stable_hash
+from graphmtl.utils.io import atomic_save_npy, stable_hash
 
 #: Bump when the algorithm changes, so cached features are recomputed.
 FEATURES_VERSION = 1
@@ -110,9 +110,7 @@ def structural_features(edge_index: torch.Tensor | np.ndarray, num_nodes: int,
                 pass  # a damaged cache entry is recomputed below
     x = _fastrp(ei, int(num_nodes), config)
     if cache_file is not None:
-        with atomic_path(cache_file) as tmp:
-            with open(tmp, "wb") as f:
-                np.save(f, x)
+        atomic_save_npy(cache_file, x)
     return torch.from_numpy(x)
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from graphmtl.errors import check
+from graphmtl.models.registry import EncoderSpec, encoder_spec
 from graphmtl.utils.config import config_from_dict
-
-ENCODERS = ("sage", "gcn", "gat", "gin", "sign")
 
 
 @dataclass(frozen=True)
@@ -37,8 +36,7 @@ class ModelConfig:
     sign_hops: int = 3
 
     def __post_init__(self) -> None:
-        check(self.encoder in ENCODERS,
-              f"model encoder: unknown {self.encoder!r} (choose from {', '.join(ENCODERS)})")
+        encoder_spec(self.encoder)  # an unknown name is a one-line error naming the known ones
         check(self.hidden >= 1, f"model hidden: must be >= 1, got {self.hidden}")
         check(self.num_layers >= 1, f"model num_layers: must be >= 1, got {self.num_layers}")
         check(0.0 <= self.dropout < 1.0, f"model dropout: must lie in [0, 1), got {self.dropout}")
@@ -46,9 +44,14 @@ class ModelConfig:
         check(self.sign_hops >= 1, f"model sign_hops: must be >= 1, got {self.sign_hops}")
 
     @property
+    def spec(self) -> EncoderSpec:
+        """The encoder's :class:`~graphmtl.models.registry.EncoderSpec`."""
+        return encoder_spec(self.encoder)
+
+    @property
     def uses_message_passing(self) -> bool:
         """False for ``sign``, whose inputs are precomputed per node."""
-        return self.encoder != "sign"
+        return self.spec.message_passing
 
     def to_dict(self) -> dict:
         return asdict(self)

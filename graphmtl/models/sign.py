@@ -23,3 +23,9 @@ def sign_features(x: torch.Tensor, edge_index: torch.Tensor, hops: int) -> torch
 
     data = SIGN(hops)(Data(x=x, edge_index=edge_index, num_nodes=x.shape[0]))
     return torch.cat([data.x] + [data[f"x{i}"] for i in range(1, hops + 1)], dim=-1)
+
+
+def sign_inputs(x: torch.Tensor, edge_index: torch.Tensor, config) -> torch.Tensor:
+    """The ``sign`` encoder's precomputed inputs: :func:`sign_features` with
+    ``config.sign_hops`` hops, ``[N, (sign_hops + 1) * F]``."""
+    return sign_features(x, edge_index, config.sign_hops)

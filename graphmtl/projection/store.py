@@ -57,7 +57,7 @@ import numpy as np
 from graphmtl.errors import check
 from graphmtl.utils.integrity import (DamagedFileError, check_file, file_record, seal,
                                       seal_matches)
-from graphmtl.utils.io import atomic_path, atomic_write_json, read_json
+from graphmtl.utils.io import atomic_path, atomic_save_npy, atomic_write_json, read_json
 
 STORE_FORMAT = "graphmtl.ProjectionStore"
 STORE_VERSION = 1
@@ -228,8 +228,8 @@ class StoreWriter:
         self.arrays: dict[tuple[str, str], np.ndarray] = {}
         for split in STORE_SPLITS:
             rows = int(task_ptr[split][-1])
-            with atomic_path(self.path / f"{split}.task_ptr.npy") as tmp:
-                np.save(tmp, np.asarray(task_ptr[split], np.int64))
+            atomic_save_npy(self.path / f"{split}.task_ptr.npy",
+                            np.asarray(task_ptr[split], np.int64))
             for name, dtype in _ARRAYS.items():
                 if name in _VALUES and not values:
                     continue
@@ -323,8 +323,7 @@ class ShardWriter:
         self.arrays: dict[tuple[str, str], np.ndarray] = {}
         for split in STORE_SPLITS:
             r = np.asarray(rows[split], dtype=np.int64)
-            with atomic_path(self.path / f"{split}.row.npy") as tmp:
-                np.save(tmp, r)
+            atomic_save_npy(self.path / f"{split}.row.npy", r)
             self.arrays[(split, "z")] = _open_array(self.path / f"{split}.z.npy", np.float32,
                                                     (len(r), dim))
             self.arrays[(split, "f0")] = _open_array(self.path / f"{split}.f0.npy", np.float32,

@@ -5,12 +5,12 @@
 >>> evaluate(result.model, graph, result.task_names, split="test").macro_f1
 """
 
+from graphmtl.models import node_inputs  # re-exported: the inputs training batches are cut from
 from graphmtl.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from graphmtl.training.config import METRICS, TrainConfig
 from graphmtl.training.inference import (NodeOutputs, embed, full_graph_bytes,
                                          layerwise_embeddings, node_outputs, streaming_metrics)
-from graphmtl.training.loader import (graph_digest, inference_loader, make_loader,
-                                      node_inputs)
+from graphmtl.training.loader import graph_digest, inference_loader, make_loader
 from graphmtl.training.loss import masked_bce, per_task_bce
 from graphmtl.training.metrics import (TaskMetrics, average_precision_scores, compute_metrics,
                                        f1_scores, roc_auc_scores)

@@ -11,7 +11,7 @@ Message-passing encoders are evaluated in one of three ways (``method``):
   is ``O(N' x hidden)`` plus one batch, where ``N'`` is the receptive field of the requested
   nodes (the whole graph once that field covers more than half of it). Equal to ``full_graph``
   up to float rounding (summation order); GCN runs on weights normalised on the whole graph
-  (:meth:`~graphmtl.models.multitask.MessagePassingEncoder.normalised_edges`), since the
+  (:meth:`~graphmtl.models.encoders.MessagePassingEncoder.normalised_edges`), since the
   degrees inside a 1-hop subgraph are not the graph degrees.
 - ``auto`` (default): ``full_graph`` when :func:`full_graph_bytes` is at most
   :data:`FULL_GRAPH_MAX_BYTES` (small graphs: their outputs are the same as before, bit for
@@ -39,10 +39,12 @@ import torch
 
 from graphmtl.data.graph import MultiTaskGraph
 from graphmtl.errors import check
-from graphmtl.models import ModelConfig, MultiTaskGNN
-from graphmtl.training.loader import _cached, hop_counts, make_loader, node_inputs
+from graphmtl.models import ModelConfig, MultiTaskGNN, node_inputs
+from graphmtl.training.loader import hop_counts, make_loader
 from graphmtl.training.metrics import TaskMetrics, compute_metrics
+from graphmtl.utils.cache import cached_on
 from graphmtl.utils.device import resolve_device
+from graphmtl.utils.progress import progress_bar
 
 METHODS = ("auto", "full_graph", "layerwise")
 
@@ -64,9 +66,10 @@ def full_graph_bytes(graph: MultiTaskGraph, config: ModelConfig, num_outputs: in
     ``[N, hidden]`` and the ``[N, num_outputs]`` logits, in float32."""
     N, E = graph.num_nodes, int(graph.edge_index.shape[1])
     width = max(graph.num_features, config.hidden)
-    if config.encoder == "gat":
+    spec = config.spec
+    if spec.heads:
         width *= config.heads
-    if config.encoder in ("gcn", "gat"):
+    if spec.self_loops:
         E += N
     return 4 * (E * width + N * (graph.num_features + config.num_layers * config.hidden
                                  + num_outputs))
@@ -130,7 +133,7 @@ def _one_hop_graph(model: MultiTaskGNN, graph: MultiTaskGraph):
             warnings.simplefilter("ignore")
             return data, NeighborSampler(data, num_neighbors=[-1])
 
-    return _cached([graph.edge_index], ("one_hop", kind), build)
+    return cached_on([graph.edge_index], ("one_hop", kind), build)
 
 
 def _receptive_field(colptr: torch.Tensor, row: torch.Tensor, nodes: torch.Tensor,
@@ -184,7 +187,8 @@ def layerwise_embeddings(model: MultiTaskGNN, graph: MultiTaskGraph, nodes: torc
     h = graph.x
     pos: torch.Tensor | None = None           # row of each node in h (None: h is indexed by id)
     sizes = [N if f is None else len(f) for f in fields[1:]]
-    bar = _bar(progress, sum(-(-s // batch_size) for s in sizes), "inference")
+    bar = progress_bar(sum(-(-s // batch_size) for s in sizes), desc="inference",
+                       enabled=progress, leave=False)
     with _eval_mode(model):
         for layer in range(L):
             out_nodes = fields[layer + 1]
@@ -273,7 +277,7 @@ def _sampled(model: MultiTaskGNN, graph: MultiTaskGraph, nodes: torch.Tensor,
     check(len(fanouts) == cfg.num_layers,
           f"eval fanouts: {len(fanouts)} values {list(fanouts)} given but the model has "
           f"{cfg.num_layers} message-passing layers")
-    trim = cfg.encoder != "gcn"
+    trim = cfg.spec.trimmable
     out = []
     with _seeded(seed):
         for b in make_loader(graph, nodes, list(fanouts), batch_size, x=graph.x):
@@ -467,10 +471,3 @@ def evaluate(model: MultiTaskGNN, graph: MultiTaskGraph,
                        method=method, device=device, seed=seed, progress=progress)
     return streaming_metrics(out, graph.y[nodes[:, None], idx], mask[nodes],
                              [graph.task_names[i] for i in idx], split, with_ap=with_ap)
-
-
-def _bar(enabled: bool, total: int, desc: str):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, disable=not enabled, desc=desc, unit="batch", leave=False,
-                dynamic_ncols=True)

@@ -5,41 +5,26 @@ are the logits of the seed nodes ``batch.n_id[:batch.batch_size]``.
 
 - message-passing encoders: PyG :class:`~torch_geometric.loader.NeighborLoader` subgraphs around
   the seeds (``fanouts`` neighbours per layer, ``-1`` = all);
-- ``sign``: rows of the precomputed hop features (``edge_index`` is ``None``).
+- encoders without message passing (``sign``): rows of their precomputed inputs
+  (:func:`graphmtl.models.node_inputs`; ``edge_index`` is ``None``).
 
-Everything that depends only on the graph (the CSC sampler structure, SIGN features, the graph
-digest) is cached per graph tensors, so that training hundreds of task-subset models on one graph
-(``graph.select_tasks`` shares ``x`` and ``edge_index``) pays for it once.
+Everything that depends only on the graph (the CSC sampler structure, the precomputed inputs,
+the graph digest) is cached per graph tensors (:func:`graphmtl.utils.cache.cached_on`), so that
+training hundreds of task-subset models on one graph (``graph.select_tasks`` shares ``x`` and
+``edge_index``) pays for it once.
 """
 
 from __future__ import annotations
 
 import hashlib
-import weakref
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import torch
 
 from graphmtl.data.graph import MultiTaskGraph
-from graphmtl.models import ModelConfig, sign_features
-
-_CACHE: dict[tuple, Any] = {}
-
-
-def _cached(tensors: Sequence[torch.Tensor], extra: tuple, build: Callable[[], Any]) -> Any:
-    """Memoise ``build()`` on the identity of ``tensors`` (dropped when the first is freed)."""
-    key = tuple((id(t), t.data_ptr(), tuple(t.shape)) for t in tensors) + extra
-    if key not in _CACHE:
-        _CACHE[key] = build()
-        weakref.finalize(tensors[0], _CACHE.pop, key, None)
-    return _CACHE[key]
-
-
-def clear_cache() -> None:
-    """Forget every cached sampler, feature matrix and digest."""
-    _CACHE.clear()
-
+from graphmtl.models import ModelConfig, node_inputs
+from graphmtl.utils.cache import cached_on
 
 def graph_digest(graph: MultiTaskGraph) -> str:
     """SHA-256 (first 16 hex digits) of the features and edges, cached per graph tensors.
@@ -54,16 +39,7 @@ def graph_digest(graph: MultiTaskGraph) -> str:
             h.update(t.contiguous().numpy().tobytes())
         return h.hexdigest()[:16]
 
-    return _cached([graph.x, graph.edge_index], ("digest",), build)
-
-
-def node_inputs(graph: MultiTaskGraph, config: ModelConfig) -> torch.Tensor:
-    """The model's per-node input ``[N, F']``: ``graph.x``, or the cached SIGN hop features
-    ``[N, (sign_hops + 1) F]`` for ``sign``."""
-    if config.uses_message_passing:
-        return graph.x
-    return _cached([graph.x, graph.edge_index], ("sign", config.sign_hops),
-                   lambda: sign_features(graph.x, graph.edge_index.contiguous(), config.sign_hops))
+    return cached_on([graph.x, graph.edge_index], ("digest",), build)
 
 
 @dataclass
@@ -107,7 +83,7 @@ def _sampler(x: torch.Tensor, edge_index: torch.Tensor, num_nodes: int, fanouts:
             warnings.simplefilter("ignore")
             return data, NeighborSampler(data, num_neighbors=list(fanouts))
 
-    return _cached([x, edge_index], ("sampler", fanouts), build)
+    return cached_on([x, edge_index], ("sampler", fanouts), build)
 
 
 def make_loader(graph: MultiTaskGraph, nodes: torch.Tensor | None,

@@ -35,6 +35,8 @@ from graphmtl.models import ModelConfig, MultiTaskGNN
 from graphmtl.training.config import TrainConfig
 from graphmtl.training.metrics import tuned_threshold_f1
 from graphmtl.utils.io import stable_hash
+from graphmtl.utils.progress import progress_bar
+from graphmtl.utils.threads import torch_threads
 
 #: Scores of every task on every split a job is scored on. ``bce`` is the mean BCE (lower is
 #: better); ``f1`` thresholds the logit at 0; ``f1_tuned`` (test only) thresholds it where F1 is
@@ -147,7 +149,12 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(graph, model_config, train_config, init_from, val_rows, splits, threads):
+    """Initialiser of a worker process: its thread count, then the shared inputs."""
     torch.set_num_threads(threads)
+    _load_worker(graph, model_config, train_config, init_from, val_rows, splits)
+
+
+def _load_worker(graph, model_config, train_config, init_from, val_rows, splits):
     _WORKER.update(graph=graph, model_config=model_config, train_config=train_config,
                    init_from=init_from, val_rows=val_rows, splits=splits)
 
@@ -228,10 +235,8 @@ class SubsetTrainingPool:
         return [done[job.key] for job in jobs]
 
     def _run(self, graph, todo, done, results, val_rows) -> None:
-        from tqdm.auto import tqdm
-
         handle = open(results, "a") if results is not None else None
-        bar = tqdm(total=len(todo), desc=self.desc, disable=not self.progress, unit="model")
+        bar = progress_bar(len(todo), desc=self.desc, enabled=self.progress, unit="model")
         init_args = (graph, self.model_config, self.train_config, self.init_from, val_rows,
                      self.splits, self.threads)
 
@@ -249,14 +254,13 @@ class SubsetTrainingPool:
                       or str(self.train_config.device) != "cpu")
         try:
             if in_process:
-                before = torch.get_num_threads()
-                _init_worker(*init_args)
-                try:
-                    for job in todo:
-                        record(_run_job(job))
-                finally:
-                    torch.set_num_threads(before)
-                    _WORKER.clear()
+                with torch_threads(self.threads):
+                    _load_worker(*init_args[:-1])
+                    try:
+                        for job in todo:
+                            record(_run_job(job))
+                    finally:
+                        _WORKER.clear()
             else:
                 # fork: workers inherit the imported modules and the graph (no re-import, no
                 # pickling of the data); each sets its thread count before any work.

@@ -26,30 +26,31 @@ runs agree in distribution only. Rank 0 validates and writes the checkpoints.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import torch
 
 from graphmtl.data.graph import MultiTaskGraph
 from graphmtl.errors import check
-from graphmtl.models import ModelConfig, MultiTaskGNN
+from graphmtl.models import ModelConfig, MultiTaskGNN, node_inputs
 from graphmtl.training.checkpoint import (Checkpoint, load_checkpoint, save_checkpoint,
                                           task_digests)
 from graphmtl.training.config import TrainConfig, resolve_fanouts
 from graphmtl.training.inference import (evaluate, node_outputs, predict_logits,
                                          streaming_metrics)
 from graphmtl.training.loader import (FeatureBatch, FeatureLoader, graph_digest, hop_counts,
-                                      make_loader, node_inputs)
+                                      make_loader)
 from graphmtl.training.loss import masked_bce
 from graphmtl.training.metrics import TaskMetrics
 from graphmtl.utils import distributed as dist
 from graphmtl.utils.device import resolve_device
+from graphmtl.utils.progress import progress_bar
 from graphmtl.utils.text import preview
+from graphmtl.utils.threads import torch_threads
 
 __all__ = ["BEST_NAME", "LAST_NAME", "TrainResult", "Trainer", "evaluate", "predict_logits",
            "warm_start"]
@@ -94,19 +95,6 @@ class TrainResult:
 # ---------------------------------------------------------------------- trainer
 def _epoch_seed(seed: int, epoch: int) -> int:
     return (int(seed) * 1_000_003 + 7919 * (epoch + 1)) % (2**63 - 1)
-
-
-@contextlib.contextmanager
-def _num_threads(n: int | None) -> Iterator[None]:
-    if n is None:
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def _better(value: float, best: float | None, higher: bool) -> bool:
@@ -158,7 +146,7 @@ class Trainer:
         idx = graph.task_index(tasks)
         names = [graph.task_names[i] for i in idx]
         out_dir = None if out_dir is None else Path(out_dir)
-        with _num_threads(tc.num_threads), torch.random.fork_rng(devices=[]):
+        with torch_threads(tc.num_threads), torch.random.fork_rng(devices=[]):
             x = node_inputs(graph, mc)
             y = graph.y[:, idx]
             train_mask, val_mask = graph.train_mask[:, idx], graph.val_mask[:, idx]
@@ -178,7 +166,7 @@ class Trainer:
             # Layer trimming skips the outer hops' nodes in later layers: same seed outputs for
             # mean / sum / attention aggregation, but GCN's degree normalisation of the trimmed
             # subgraph would change, so GCN trains untrimmed.
-            trim = mc.uses_message_passing and mc.encoder != "gcn"
+            trim = mc.spec.trimmable
 
             torch.manual_seed(tc.seed)
             model = MultiTaskGNN(x.shape[1], len(idx), mc)
@@ -240,8 +228,8 @@ class Trainer:
                 run_validation()
                 save_last()
             per_epoch = len(batches) if batches is not None else len(loader)
-            bar = _progress(progress and writer,
-                            total=per_epoch * (tc.epochs - state["epoch"]))
+            bar = (progress_bar(per_epoch * (tc.epochs - state["epoch"]), desc="train",
+                                leave=False) if progress and writer else None)
             for epoch in range(state["epoch"], tc.epochs):
                 if state["stopped_early"]:
                     break
@@ -468,11 +456,3 @@ def _last_val(state: dict, metric: str) -> str:
         if f"val_{metric}" in rec:
             return f", val {metric} {rec[f'val_{metric}']:.4f}"
     return ""
-
-
-def _progress(enabled: bool, total: int):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="train", unit="batch", dynamic_ncols=True, leave=False)

@@ -56,6 +56,16 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
 
 
+def atomic_save_npy(path: str | os.PathLike, array: Any) -> None:
+    """Save ``array`` as ``.npy`` at ``path`` atomically (``np.save`` bytes; readers see the old
+    file or the whole new one, never a part)."""
+    import numpy as np
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+
+
 def read_json(path: str | os.PathLike, expect: type | None = None) -> Any:
     """Read a JSON file, turning any unreadable input into a one-line error naming the file.
 

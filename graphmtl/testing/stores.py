@@ -16,8 +16,9 @@ import numpy as np
 from graphmtl.projection.store import ProjectionStore, StoreWriter
 
 
-def planted_groups(n: int, groups: int) -> np.ndarray:
-    """int64 ``[n]`` group of each task: contiguous blocks of (nearly) equal size."""
+def block_groups(n: int, groups: int) -> np.ndarray:
+    """int64 ``[n]`` group of each of ``n`` tasks: ``groups`` contiguous blocks of (nearly)
+    equal size (the groups :func:`write_synthetic_store` plants)."""
     return (np.arange(n) * groups) // n
 
 
@@ -32,7 +33,7 @@ def write_synthetic_store(path: str | os.PathLike, n: int = 20, d: int = 32,
     Args:
         n, d: tasks and projection dimension.
         train_rows, val_rows: rows per task, fixed or an inclusive ``(min, max)`` range.
-        groups: planted groups (see :func:`planted_groups`).
+        groups: planted groups (see :func:`block_groups`).
         signal, task_noise: size of the planted step, and how much of it is task-specific.
         base_rate: range of the tasks' positive rates.
         seed: everything is drawn from this seed.
@@ -40,7 +41,7 @@ def write_synthetic_store(path: str | os.PathLike, n: int = 20, d: int = 32,
             (exercises the weighted objective).
     """
     rng = np.random.default_rng(seed)
-    group = planted_groups(n, groups)
+    group = block_groups(n, groups)
     U = rng.normal(size=(groups, d))
     W = signal * (U[group] + task_noise * rng.normal(size=(n, d))) / np.sqrt(d)
     rate = rng.uniform(*base_rate, size=n)
