@@ -36,7 +36,8 @@ from sklearn.linear_model import LogisticRegression
 
 from experiments.harness import Record, md_table, parse_args, quick_results, run, write_results
 from graphmtl.affinity import (BatchedSubsetSolver, SolverConfig, SplitRows, sample_subsets,
-                               score_subsets, write_synthetic_store)
+                               score_subsets)
+from graphmtl.testing import write_synthetic_store
 from graphmtl.affinity.solver import relative_lambda
 
 NAME = "bench_affinity_solver"

@@ -30,8 +30,9 @@ import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
 from experiments.harness import Record, md_table, parse_args, run, write_results
-from graphmtl.clustering import (TaskClustering, partition_objective, planted_affinity,
-                                 random_partition, spectral_partition)
+from graphmtl.clustering import (TaskClustering, partition_objective, random_partition,
+                                 spectral_partition)
+from graphmtl.testing import planted_affinity
 
 NAME = "bench_clustering"
 #: Recorded runs with other settings: result name -> options. The real affinities are those of
@@ -47,10 +48,10 @@ VARIANTS: dict[str, list[str]] = {
 
 def _worker(method: str, A, k: int, seed: int, queue) -> None:
     """One method in a fresh process: its own wall time and peak RSS."""
-    from graphmtl.clustering._threads import limit_threads
+    from graphmtl.utils.threads import blas_threads
     t = time.perf_counter()
     if method == "spectral":
-        with limit_threads(1):
+        with blas_threads(1):
             out = {"labels": spectral_partition(A, k, seed=seed)}
     else:
         solver, polish = {"exact": ("exact", "never"), "lowrank": ("lowrank", "auto"),

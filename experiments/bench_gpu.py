@@ -37,7 +37,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from experiments.harness import ROOT, command, machine, md_table, write_results
+from experiments.harness import run, ROOT, command, machine, md_table, write_results
 
 NAME = "bench_gpu"
 #: The results this module records: the whole check and a rerun of its speed-up section.
@@ -61,7 +61,8 @@ def _timed(rec: dict, name: str, fn: Callable[[], Any], cuda: bool) -> Any:
 
 def agreement(spec: str, device: str) -> list[dict[str, Any]]:
     from graphmtl.affinity import GradTAGEstimator, SurrogateAffinityEstimator
-    from graphmtl.clustering import TaskClustering, planted_affinity
+    from graphmtl.clustering import TaskClustering
+    from graphmtl.testing import planted_affinity
     from graphmtl.data import load_dataset
     from graphmtl.models import ModelConfig
     from graphmtl.projection import GradientProjector, ProjectionConfig
@@ -236,4 +237,4 @@ def _write(res: dict[str, Any], args) -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main, NAME))

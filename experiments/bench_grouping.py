@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from experiments.harness import WORK, command, machine, md_table, write_results
+from experiments.harness import run, WORK, command, machine, md_table, write_results
 
 NAME = "bench_grouping"
 
@@ -368,4 +368,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main, NAME))

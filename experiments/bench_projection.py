@@ -46,7 +46,8 @@ from experiments.harness import (Record, load_average, md_table, parse_args, qui
                                  write_results)
 from graphmtl.models import ModelConfig, MultiTaskGNN
 from graphmtl.projection import (Directions, GradientProjector, ProjectionConfig,
-                                 linearization_error, project_batch, select_rows)
+                                 project_batch, select_rows)
+from graphmtl.testing import linearization_error
 from graphmtl.projection.store import STORE_SPLITS
 
 NAME = "bench_projection"

@@ -74,7 +74,7 @@ def agreement(spec: str, device: str) -> list[dict]:
     from graphmtl.affinity.solver import BatchedSubsetSolver, SolverConfig, SplitRows
     from graphmtl.affinity.subsets import sample_subsets
     from graphmtl.clustering.sdp_lowrank import solve_sdp_lowrank
-    from graphmtl.clustering.synthetic import planted_affinity
+    from graphmtl.testing import planted_affinity
     from graphmtl.projection import GradientProjector, ProjectionConfig
 
     graph = _load(spec)

@@ -238,6 +238,10 @@ def run(main: Callable[[], Any], name: str) -> int:
     returns something else)."""
     from graphmtl.errors import GraphMTLError
 
+    # Bare dataset names (snap:youtube, blogcatalog, ...) resolve under $GRAPHMTL_DATA; a
+    # benchmark run from the repository reads the shared data beside it unless told otherwise.
+    if "GRAPHMTL_DATA" not in os.environ and DATA_ROOT.is_dir():
+        os.environ["GRAPHMTL_DATA"] = str(DATA_ROOT)
     try:
         status = main()
     except GraphMTLError as e:

@@ -10,7 +10,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 #: Temporary aliases of moved fixtures for scripts not updated yet (never imported by the library).
-ALIASES = {"graphmtl/clustering/synthetic.py"}
+ALIASES: set[str] = set()
 
 
 def test_library_never_imports_the_testing_package():
