@@ -37,7 +37,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from experiments.harness import run, ROOT, command, machine, md_table, write_results
+from experiments.harness import ROOT, command, machine, md_table, run, write_results
 
 NAME = "bench_gpu"
 #: The results this module records: the whole check and a rerun of its speed-up section.

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from experiments.harness import run, WORK, command, machine, md_table, write_results
+from experiments.harness import WORK, command, machine, md_table, run, write_results
 
 NAME = "bench_grouping"
 
