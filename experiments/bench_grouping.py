@@ -81,6 +81,8 @@ METHODS: dict[str, Method] = {
         {"dim": 200, "params": "encoder", "train_budget": 2000, "val_budget": 1000},
         "the reference code's form: no offset, C = 0.01, encoder update, network scoring"),
     "Grad-TAG surrogate": Method({"method": "surrogate"}, {}, "batched surrogate training"),
+    "surrogate + head cosine": Method({"method": "combined"}, {},
+                                      "both affinities standardised and averaged"),
     "trained affinity": Method({"method": "trained"}, {}, "every sampled subset trained"),
     "pairwise (sampled)": Method({}, {}, "3n sampled pairs + n single tasks trained"),
     "head cosine": Method({"method": "head_cosine"}, {}, "output weights of the base model"),

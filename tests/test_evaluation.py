@@ -227,3 +227,18 @@ def test_average_precision_columns_equals_scikit_learn_with_ties():
         assert got[c] == pytest.approx(average_precision_score(y[m[:, c], c], s[m[:, c], c]),
                                        abs=1e-12)
     assert np.isnan(got[5])
+
+
+def test_combine_affinities_standardises_then_averages():
+    from graphmtl.affinity import combine_affinities
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(5, 5))
+    A = A + A.T
+    C = combine_affinities(A, 100.0 * A + 3.0)            # the same signal in other units
+    off = ~np.eye(5, dtype=bool)
+    z = (A[off] - A[off].mean()) / A[off].std()
+    np.testing.assert_allclose(C[off], z, atol=1e-12)
+    assert np.all(np.diag(C) == 0) and np.allclose(C, C.T)
+    with pytest.raises(GraphMTLError, match="shapes"):
+        combine_affinities(A, np.zeros((4, 4)))

@@ -170,3 +170,13 @@ def test_plan_warns_up_front_with_the_flag_that_shrinks_a_stage():
     small = plan_warnings(tiny_config(), type("Tiny", (Big,), {"num_tasks": 6,
                                                                 "num_nodes": 400}))
     assert small == []
+
+
+def test_combined_run_trains_the_base_model_but_no_projection(tmp_path):
+    cfg = tiny_config(affinity=AffinityConfig(method="combined", num_subsets=20, subset_size=3),
+                      compare=CompareConfig(pairwise=False, random_draws=1, seeds=1, workers=1))
+    result = run_pipeline(cfg, tmp_path, quiet=True, progress=False)
+    assert "base" in result.executed and "projection" not in result.executed
+    assert result.methods[0].name == "surrogate + head cosine"
+    for name in ("affinity", "surrogate", "head_cosine"):
+        assert (tmp_path / "affinity" / f"{name}.npy").is_file()

@@ -11,8 +11,8 @@ Lower-level pieces (the subset layout, store checks, membership helpers) are in 
 from graphmtl.affinity.baselines import (TrainedAffinityEstimator, TrainedScores,
                                          TrainedSubsetScores, gradient_cosine)
 from graphmtl.affinity.estimator import MODES, GradTAGEnsemble, GradTAGEstimator
-from graphmtl.affinity.matrices import (higher_order_affinity, pairwise_affinity,
-                                        standardize_scores, symmetrize)
+from graphmtl.affinity.matrices import (combine_affinities, higher_order_affinity,
+                                        pairwise_affinity, standardize_scores, symmetrize)
 from graphmtl.affinity.rows import SplitRows
 from graphmtl.affinity.scoring import score_subsets
 from graphmtl.affinity.signals import head_cosine_affinity, label_cooccurrence_affinity
@@ -24,7 +24,7 @@ __all__ = [
     "MODES", "BatchedSubsetSolver", "GradTAGEnsemble", "GradTAGEstimator", "SolverConfig",
     "SplitRows", "SubsetFit", "SurrogateAffinityEstimator", "SurrogateConfig",
     "TrainedAffinityEstimator", "TrainedScores", "TrainedSubsetScores", "coverage_report",
-    "gradient_cosine", "head_cosine_affinity", "higher_order_affinity",
+    "combine_affinities", "gradient_cosine", "head_cosine_affinity", "higher_order_affinity",
     "label_cooccurrence_affinity", "pair_subsets", "pairwise_affinity", "sample_subsets",
     "score_subsets", "standardize_scores", "symmetrize",
 ]

@@ -110,3 +110,25 @@ def gradient_cosine_affinity(mean_grads: np.ndarray) -> np.ndarray:
     A = U @ U.T
     np.fill_diagonal(A, 0.0)
     return A
+
+
+def combine_affinities(*affinities: np.ndarray) -> np.ndarray:
+    """The mean of several affinities ``[n, n]`` after z-scoring each one's off-diagonal
+    entries (so each counts alike whatever its units); symmetric, zero diagonal.
+
+    Two estimates of one grouping that err differently -- e.g. subset scores (a noisy measure of
+    how a task fares with partners) and the head-weight cosine of one all-task model (how alike
+    tasks read the shared representation) -- agree where the grouping is real.
+    """
+    check(len(affinities) >= 1, "combine affinities: none given")
+    n = np.asarray(affinities[0]).shape[0]
+    off = ~np.eye(n, dtype=bool)
+    out = np.zeros((n, n))
+    for A in affinities:
+        A = np.asarray(A, dtype=np.float64)
+        check(A.shape == (n, n), f"combine affinities: shapes {A.shape} and {(n, n)} differ")
+        vals = A[off]
+        std = float(vals.std())
+        out[off] += (vals - vals.mean()) / std if std > 0 else 0.0
+    out /= len(affinities)
+    return 0.5 * (out + out.T)

@@ -14,8 +14,8 @@ from graphmtl.utils.config import config_from_dict, replace_checked
 
 
 #: Ways of estimating the task affinity (see :mod:`graphmtl.pipeline.methods`).
-AFFINITY_METHODS = ("surrogate", "gradtag", "trained", "head_cosine", "label_cooccurrence",
-                    "gradient_cosine")
+AFFINITY_METHODS = ("surrogate", "combined", "gradtag", "trained", "head_cosine",
+                    "label_cooccurrence", "gradient_cosine")
 #: Forms of the gradient-based Grad-TAG estimate (``method="gradtag"``).
 GRADTAG_MODES = ("offset", "reference")
 
@@ -26,9 +26,10 @@ class AffinityConfig:
 
     Args:
         method: ``surrogate`` (batched surrogate training,
-            :class:`~graphmtl.affinity.SurrogateAffinityEstimator`), ``gradtag`` (projected
-            gradients of the base model, :class:`~graphmtl.affinity.GradTAGEstimator`, in form
-            ``mode``), ``trained`` (every sampled subset actually trained: the reference, costly),
+            :class:`~graphmtl.affinity.SurrogateAffinityEstimator`), ``combined`` (the surrogate
+            affinity and the base model's head cosine, each standardised, averaged),
+            ``gradtag`` (projected gradients of the base model,
+            :class:`~graphmtl.affinity.GradTAGEstimator`, in form ``mode``), ``trained`` (every sampled subset actually trained: the reference, costly),
             or a cheap single-model signal: ``head_cosine`` (output weights of the base model),
             ``label_cooccurrence`` (Jaccard of training positives), ``gradient_cosine``.
         mode: the Grad-TAG form, ``offset`` or ``reference`` (``method="gradtag"`` only).

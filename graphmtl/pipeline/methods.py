@@ -87,6 +87,17 @@ def _surrogate(inp: MethodInputs, cfg: AffinityConfig, work: Path) -> AffinityEs
                              "surrogate": est.config.to_dict()})
 
 
+def _combined(inp: MethodInputs, cfg: AffinityConfig, work: Path) -> AffinityEstimate:
+    """The surrogate affinity and the base model's head cosine, each z-scored, averaged."""
+    from graphmtl.affinity import combine_affinities
+
+    sur = _surrogate(inp, cfg, work)
+    head = _head_cosine(inp, cfg, work)
+    return AffinityEstimate(combine_affinities(sur.affinity, head.affinity),
+                            {**sur.arrays, "surrogate": sur.affinity, "head_cosine": head.affinity},
+                            sur.info)
+
+
 def _gradtag(inp: MethodInputs, cfg: AffinityConfig, work: Path) -> AffinityEstimate:
     from graphmtl.affinity import GradTAGEstimator
     from graphmtl.projection import ProjectionStore
@@ -141,6 +152,7 @@ def _gradient_cosine(inp: MethodInputs, cfg: AffinityConfig, work: Path) -> Affi
 
 METHODS: dict[str, AffinityMethod] = {m.name: m for m in (
     AffinityMethod("surrogate", "Grad-TAG surrogate", (), _surrogate),
+    AffinityMethod("combined", "surrogate + head cosine", ("base",), _combined),
     AffinityMethod("gradtag", "Grad-TAG gradient", ("base", "store"), _gradtag),
     AffinityMethod("trained", "trained affinity", (), _trained),
     AffinityMethod("head_cosine", "head cosine", ("base",), _head_cosine),
