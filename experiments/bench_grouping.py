@@ -63,11 +63,14 @@ DATASETS: dict[str, Dataset] = {
 
 @dataclass(frozen=True)
 class Method:
-    """A way of obtaining groups: an affinity method of the pipeline with its settings."""
+    """A way of obtaining groups: an affinity method of the pipeline with its settings, or the
+    combination of other methods' affinities (``combines``: their names; computed from theirs,
+    at the sum of their costs)."""
 
     affinity: dict[str, Any]
     projection: dict[str, Any] = field(default_factory=dict)
     note: str = ""
+    combines: tuple[str, ...] = ()
 
 
 #: The methods, declared once. ``pairwise`` is the pipeline's naive pairwise baseline.
@@ -82,7 +85,8 @@ METHODS: dict[str, Method] = {
         "the reference code's form: no offset, C = 0.01, encoder update, network scoring"),
     "Grad-TAG surrogate": Method({"method": "surrogate"}, {}, "batched surrogate training"),
     "surrogate + head cosine": Method({"method": "combined"}, {},
-                                      "both affinities standardised and averaged"),
+                                      "both affinities standardised and averaged",
+                                      combines=("Grad-TAG surrogate", "head cosine")),
     "trained affinity": Method({"method": "trained"}, {}, "every sampled subset trained"),
     "pairwise (sampled)": Method({}, {}, "3n sampled pairs + n single tasks trained"),
     "head cosine": Method({"method": "head_cosine"}, {}, "output weights of the base model"),
@@ -111,7 +115,9 @@ def run_seed(dataset: str, seed: int, args, work: Path) -> dict[str, Any]:
     ds = DATASETS[dataset]
     done_path = work / "seed.json"
     if done_path.is_file():
-        return read_json(done_path)
+        done = read_json(done_path)
+        if set(args.methods) <= set(done["methods"]):   # a method added later: run it too
+            return done
     graph = load_dataset(ds.spec.format(seed=seed))
     planted = graph.provenance.get("planted_groups")
     planted = None if planted is None else np.asarray(planted)
@@ -132,7 +138,6 @@ def run_seed(dataset: str, seed: int, args, work: Path) -> dict[str, Any]:
     groupings, costs, info = {}, {}, {}
     stores: dict[str, Path] = {}
     for name in names:
-        spec = METHODS[name]
         cache = work / f"groups-{_slug(name)}.json"
         if (work / _slug(name) / "store").is_dir():
             stores[_slug(name)] = work / _slug(name) / "store"
@@ -141,26 +146,8 @@ def run_seed(dataset: str, seed: int, args, work: Path) -> dict[str, Any]:
             groupings[name], costs[name], info[name] = (np.array(rec["labels"]), rec["cost"],
                                                         rec["info"])
             continue
-        method_dir = work / _slug(name)
-        method_dir.mkdir(parents=True, exist_ok=True)
-        cost: dict[str, float] = {}
-        extra: dict[str, Any] = {}
-        if (method_dir / "affinity.npy").is_file():   # estimated before: cluster again only
-            cost = read_json(method_dir / "cost.json")
-            extra = read_json(method_dir / "info.json")
-            A = np.load(method_dir / "affinity.npy")
-        else:
-            with Stopwatch() as sw:
-                if name == "pairwise (sampled)":
-                    A, extra = _pairwise(graph, cfg, method_dir)
-                else:
-                    A, extra, cost = _estimate(graph, cfg, spec, seed, base_dir, base_cost,
-                                               method_dir, stores)
-            # what the affinity cost (base model, projection and estimate; not the clustering)
-            cost = {key: cost.get(key, 0.0) + v for key, v in sw.to_dict().items()}
-            np.save(method_dir / "affinity.npy", A)
-            atomic_write_json(method_dir / "cost.json", cost)
-            atomic_write_json(method_dir / "info.json", extra)
+        A, cost, extra = _method_affinity(name, graph, cfg, seed, work, base_dir, base_cost,
+                                          stores)
         with Stopwatch() as sw_cluster:
             labels = _cluster(A, k)
         cost = {key: cost[key] + v for key, v in sw_cluster.to_dict().items()}
@@ -191,6 +178,45 @@ def run_seed(dataset: str, seed: int, args, work: Path) -> dict[str, Any]:
            "costs": costs, "info": info, "fidelity": fidelity, "machine": machine()}
     atomic_write_json(done_path, out)
     return out
+
+
+def _method_affinity(name: str, graph, cfg, seed: int, work: Path, base_dir: Path,
+                     base_cost: dict, stores: dict) -> tuple[np.ndarray, dict, dict]:
+    """Method ``name``'s affinity, what it cost (wall / CPU seconds: base model, projection and
+    estimate; not the clustering) and its details; computed once per seed and kept in
+    ``work/<method>/``."""
+    from graphmtl.affinity import combine_affinities
+    from graphmtl.pipeline.methods import METHODS as PIPELINE_METHODS
+    from graphmtl.utils.io import atomic_write_json, read_json
+    from graphmtl.utils.timing import Stopwatch
+
+    spec = METHODS[name]
+    method_dir = work / _slug(name)
+    if (method_dir / "affinity.npy").is_file():
+        return (np.load(method_dir / "affinity.npy"), read_json(method_dir / "cost.json"),
+                read_json(method_dir / "info.json"))
+    method_dir.mkdir(parents=True, exist_ok=True)
+    if spec.combines:      # what the pipeline's method computes, from the parts' affinities
+        parts = [_method_affinity(c, graph, cfg, seed, work, base_dir, base_cost, stores)
+                 for c in spec.combines]
+        A = combine_affinities(*[part[0] for part in parts])
+        uses_base = sum("base" in PIPELINE_METHODS[METHODS[c].affinity["method"]].needs
+                        for c in spec.combines)
+        cost = {key: sum(part[1][key] for part in parts)
+                - max(uses_base - 1, 0) * base_cost[key] for key in ("wall_s", "cpu_s")}
+        extra: dict[str, Any] = {}
+    else:
+        with Stopwatch() as sw:
+            if name == "pairwise (sampled)":
+                (A, extra), cost = _pairwise(graph, cfg, method_dir), {}
+            else:
+                A, extra, cost = _estimate(graph, cfg, spec, seed, base_dir, base_cost,
+                                           method_dir, stores)
+        cost = {key: cost.get(key, 0.0) + v for key, v in sw.to_dict().items()}
+    np.save(method_dir / "affinity.npy", A)
+    atomic_write_json(method_dir / "cost.json", cost)
+    atomic_write_json(method_dir / "info.json", extra)
+    return A, cost, extra
 
 
 def _slug(name: str) -> str:
