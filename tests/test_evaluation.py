@@ -51,6 +51,28 @@ def test_one_seed_interval_is_over_draws_and_says_so():
         paired_difference(np.zeros((2, 3)), np.zeros((3, 2, 3)))
 
 
+def test_runs_design_is_welch_over_independent_runs():
+    rng = np.random.default_rng(1)
+    method = 0.6 + 0.02 * rng.standard_normal((3, 1)) + 0.1 * rng.random((3, 4))
+    control = 0.5 + 0.05 * rng.standard_normal((3, 5, 1)) + 0.1 * rng.random((3, 5, 4))
+    method[0, 2] = np.nan                          # an undefined task leaves every run
+    iv = paired_difference(method, control, level=0.95, design="runs")
+    keep = [0, 1, 3]
+    x, y = method[:, keep].mean(1), control[:, :, keep].mean(2).ravel()
+    res = stats.ttest_ind(x, y, equal_var=False)
+    lo, hi = res.confidence_interval(0.95)
+    assert iv.kind == "runs" and iv.mean == pytest.approx(x.mean() - y.mean())
+    assert (iv.lo, iv.hi) == pytest.approx((lo, hi))
+    # a deterministic control (one draw per seed) counts its S runs
+    det = paired_difference(method[:, keep], control[:, 0, keep], design="runs")
+    ref = stats.ttest_ind(x, control[:, 0, keep].mean(1), equal_var=False)
+    assert (det.lo, det.hi) == pytest.approx(tuple(ref.confidence_interval(0.95)))
+    # one seed: no run variance of the method, so back to the draws
+    assert paired_difference(method[:1], control[:1], design="runs").kind == "draws"
+    with pytest.raises(GraphMTLError, match="interval design"):
+        paired_difference(method, control, design="pooled")
+
+
 def test_verdicts():
     from graphmtl.evaluation import Interval
 

@@ -42,7 +42,7 @@ def test_run_produces_groups_report_and_manifest(finished_run):
     for m in result.methods[:-2]:
         assert m.scores["ap"].shape == (6,) and np.isfinite(m.macro_ap)
         iv = m.vs_random["ap"]
-        assert iv.seeds == 2 and iv.draws == 2 and iv.kind == "seeds"
+        assert iv.seeds == 2 and iv.draws == 2 and iv.kind == "runs"
         assert m.verdict().split()[0] in ("better", "worse", "no")
     assert result.methods[0].ari is not None          # planted synthetic graph
     html = result.report_html.read_text()

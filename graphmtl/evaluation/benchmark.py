@@ -263,6 +263,7 @@ class BenchmarkResult:
     draws: int
     level: float
     metric: str
+    design: str = "seeds"
 
     def method(self, name: str) -> MethodSummary:
         for m in self.methods:
@@ -273,9 +274,17 @@ class BenchmarkResult:
     def to_dict(self) -> dict[str, Any]:
         return {"seeds": self.seeds, "draws": self.draws, "level": self.level,
                 "metric": self.metric, "all_tasks": self.all_tasks, "random": self.random,
-                "methods": [m.to_dict() for m in self.methods],
-                "interval": "Student t over per-seed mean paired differences (S - 1 df); "
-                            "with one seed, t over random draws"}
+                "methods": [m.to_dict() for m in self.methods], "design": self.design,
+                "interval": self.interval_text()}
+
+    def interval_text(self) -> str:
+        """Which interval the differences carry (see :mod:`graphmtl.evaluation.statistics`)."""
+        if len(self.seeds) < 2:
+            return "Student t over the random draws of the one seed"
+        if self.design == "runs":
+            return (f"Welch over the independent training runs ({len(self.seeds)} seeds of the "
+                    f"method, {len(self.seeds)} x {self.draws} of random groups)")
+        return f"Student t over the {len(self.seeds)} per-seed mean paired differences"
 
     def table(self, metrics: Sequence[str] = METRICS, scale: float = 100.0) -> str:
         """A markdown table: macro scores, differences to random groups and to one model on all
@@ -307,9 +316,12 @@ class BenchmarkResult:
         return "\n".join(lines)
 
 
-def summarize(runs: Sequence[SeedComparison], level: float = 0.95, metric: str = "ap"
-              ) -> BenchmarkResult:
-    """Combine seeds (each a :class:`SeedComparison` with the same methods and tasks)."""
+def summarize(runs: Sequence[SeedComparison], level: float = 0.95, metric: str = "ap",
+              design: str = "seeds") -> BenchmarkResult:
+    """Combine seeds (each a :class:`SeedComparison` with the same methods and tasks).
+
+    ``design``: ``"seeds"`` when the seeds resample the split, ``"runs"`` when they vary only
+    the training (see :func:`~graphmtl.evaluation.paired_difference`)."""
     from sklearn.metrics import adjusted_rand_score
 
     check(len(runs) >= 1, "benchmark: no seeds to summarise")
@@ -327,8 +339,8 @@ def summarize(runs: Sequence[SeedComparison], level: float = 0.95, metric: str =
             control = np.stack([np.stack([d.scores[m] for d in r.control(name)[:draws]])
                                 for r in runs])
             alltask = np.stack([r.all_tasks.scores[m] for r in runs])
-            vs_random[m] = paired_difference(method, control, level)
-            vs_all[m] = paired_difference(method, alltask, level)
+            vs_random[m] = paired_difference(method, control, level, design)
+            vs_all[m] = paired_difference(method, alltask, level, design)
             macro[m] = float(np.mean([r.methods[name].macro(m) for r in runs]))
         aris = [float(adjusted_rand_score(r.planted, r.methods[name].groups))
                 for r in runs if r.planted is not None]
@@ -346,4 +358,4 @@ def summarize(runs: Sequence[SeedComparison], level: float = 0.95, metric: str =
            for m in METRICS}
     return BenchmarkResult(methods=out, all_tasks=all_tasks, random=rnd,
                            seeds=[r.seed for r in runs], draws=draws, level=level,
-                           metric=metric)
+                           metric=metric, design=design)

@@ -15,6 +15,15 @@ this is exactly the interval of the grand mean under the one-way random-effects 
 effect + draw noise), and it covers both the training noise of the method and the spread of the
 random control. With a single seed, only the draws vary: the interval is then t over the ``R``
 draw differences and says so (``kind="draws"``): it ignores the method's training noise.
+
+When the seeds vary only the training (one fixed split and one fixed grouping, as in
+``graphmtl run`` and ``graphmtl compare``), every model is an independent run, and
+``design="runs"`` uses that: the method's ``S`` runs and the control's ``S * R`` runs, each
+averaged over the tasks defined in all of them, give Welch's interval for the difference of
+their means with Satterthwaite's degrees of freedom (``kind="runs"``). It counts the control's
+draws as replicates instead of resting on ``S - 1`` degrees of freedom; a seed shared by the
+method and its draws only makes it conservative. It does not cover a change of split, so
+benchmarks that resample the split keep ``design="seeds"``.
 """
 
 from __future__ import annotations
@@ -35,7 +44,8 @@ class Interval:
         lo, hi: the interval bounds (NaN when it cannot be formed: one replicate).
         level: the confidence level, e.g. 0.95.
         seeds, draws: replicates behind it.
-        kind: ``"seeds"`` (t over per-seed means) or ``"draws"`` (one seed: t over draws).
+        kind: ``"seeds"`` (t over per-seed means), ``"runs"`` (Welch over independent runs)
+            or ``"draws"`` (one seed: t over draws).
         per_seed: the per-seed mean differences.
     """
 
@@ -81,7 +91,23 @@ def _t_interval(values: np.ndarray, level: float) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def paired_difference(method: np.ndarray, control: np.ndarray, level: float = 0.95) -> Interval:
+def _welch_interval(x: np.ndarray, y: np.ndarray, level: float) -> tuple[float, float, float]:
+    """Difference of means ``x - y`` with Welch's interval (Satterthwaite's degrees of
+    freedom); a side with one value contributes no variance (a deterministic control)."""
+    from scipy import stats
+
+    mean = float(x.mean() - y.mean())
+    vx = x.var(ddof=1) / len(x) if len(x) > 1 else 0.0
+    vy = y.var(ddof=1) / len(y) if len(y) > 1 else 0.0
+    if vx + vy == 0:
+        return mean, mean, mean
+    df = (vx + vy) ** 2 / sum(v * v / (len(a) - 1) for v, a in ((vx, x), (vy, y)) if v > 0)
+    half = float(stats.t.ppf(0.5 + level / 2, df) * np.sqrt(vx + vy))
+    return mean, mean - half, mean + half
+
+
+def paired_difference(method: np.ndarray, control: np.ndarray, level: float = 0.95,
+                      design: str = "seeds") -> Interval:
     """Mean per-task difference of ``method`` over ``control`` with its interval.
 
     Args:
@@ -89,11 +115,15 @@ def paired_difference(method: np.ndarray, control: np.ndarray, level: float = 0.
         control: ``[S, R, n]`` the control's scores, ``R`` draws per seed (``R = 1`` for a
             deterministic control such as one model on all tasks), or ``[S, n]``.
         level: confidence level.
+        design: ``"seeds"`` when the seeds resample the split (t over per-seed means),
+            ``"runs"`` when they vary only the training (Welch over the runs).
 
     Returns:
         :class:`Interval` (see the module docstring for which interval and why).
     """
     check(0 < level < 1, f"confidence level: must lie in (0, 1), got {level}")
+    check(design in ("seeds", "runs"),
+          f"interval design: expected 'seeds' or 'runs', got {design!r}")
     method = np.asarray(method, dtype=float)
     control = np.asarray(control, dtype=float)
     if control.ndim == 2:
@@ -108,7 +138,13 @@ def paired_difference(method: np.ndarray, control: np.ndarray, level: float = 0.
                      np.nan)                                      # [S, R]
     S, R = d.shape
     per_seed = np.nanmean(d, axis=1)
-    if S >= 2:
+    common = np.isfinite(method).all(0) & np.isfinite(control).all((0, 1))     # [n]
+    if design == "runs" and S >= 2 and common.any():
+        x = method[:, common].mean(1)                                # [S]
+        y = control[:, :, common].mean(2).ravel()                    # [S * R]
+        mean, lo, hi = _welch_interval(x, y, level)
+        kind = "runs"
+    elif S >= 2:
         mean, lo, hi = _t_interval(per_seed, level)
         kind = "seeds"
     else:

@@ -82,7 +82,7 @@ class CompareConfig:
             seeded sample of ``3 n``; the cost of all pairs is then extrapolated), ``all``, or a
             number.
         random_draws: random groupings per seed and group-size profile.
-        seeds: training seeds of every compared model (the interval is over seeds).
+        seeds: training seeds of every compared model (the interval is Welch over these runs).
         single_task: also one model per task.
         workers: processes training models in parallel.
     """
