@@ -66,7 +66,7 @@ def test_run_produces_groups_report_and_manifest(finished_run):
 
 
 def test_surrogate_run_needs_no_base_model_or_projection(tmp_path):
-    cfg = tiny_config(affinity=AffinityConfig(num_subsets=20, subset_size=3),
+    cfg = tiny_config(affinity=AffinityConfig(method="surrogate", num_subsets=20, subset_size=3),
                       compare=CompareConfig(pairwise=False, random_draws=1, seeds=1, workers=1))
     result = run_pipeline(cfg, tmp_path, quiet=True, progress=False)
     assert "base" not in result.executed and "projection" not in result.executed
@@ -170,6 +170,10 @@ def test_plan_warns_up_front_with_the_flag_that_shrinks_a_stage():
     small = plan_warnings(tiny_config(), type("Tiny", (Big,), {"num_tasks": 6,
                                                                 "num_nodes": 400}))
     assert small == []
+
+
+def test_default_affinity_is_combined():
+    assert PipelineConfig().affinity.method == "combined"
 
 
 def test_combined_run_trains_the_base_model_but_no_projection(tmp_path):

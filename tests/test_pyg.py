@@ -398,7 +398,8 @@ def test_cli_run_on_a_saved_pyg_graph(tmp_path, capsys):
                    "--quiet"])
     assert rc == 0
     out = capsys.readouterr().out
-    assert "Grad-TAG surrogate" in out and (tmp_path / "run" / "report" / "report.html").is_file()
+    assert "surrogate + head cosine" in out
+    assert (tmp_path / "run" / "report" / "report.html").is_file()
     saved = MultiTaskGraph.load(tmp_path / "run" / "data" / "graph.npz")
     assert_same_graph(g, saved)
 

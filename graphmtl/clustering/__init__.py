@@ -1,4 +1,4 @@
-"""Task clustering: k groups maximising the average within-group affinity (docs/method.md §6).
+"""Task clustering: k groups maximising the average within-group affinity (docs/method.md §7).
 
 ``TaskClustering(k=k | "auto", solver="auto" | "exact" | "lowrank").fit(A)`` solves the
 SDP relaxation ``max <A, X> s.t. X psd, X >= 0, X 1 = 1, tr X = k`` either exactly with
