@@ -95,6 +95,11 @@ def surrogate_inputs(graph, hops: int, input_dim: int | None, seed: int = 0) -> 
     return X.contiguous()
 
 
+#: Entries of the largest temporary of one validation pass (hidden activations of a block of
+#: rows, or the scores of a block of subsets being ranked for AP): 2^25 floats, 128 MB.
+EVAL_ENTRIES = 1 << 25
+
+
 class _Stack:
     """The stacked weights of ``B`` surrogates with ``s`` outputs each (one per subset task)."""
 
@@ -219,12 +224,22 @@ class SurrogateAffinityEstimator:
         best = np.full((B, s), np.nan)
         best_mean = np.full(B, -np.inf)
 
+        Rv = len(val_rows)
+        # Memory stays bounded on large graphs (400k validation rows x 256 subsets): the hidden
+        # activations exist for one block of rows at a time, and AP is computed for a block of
+        # subsets at a time; only the logits [B, Rv, s] are held whole.
+        row_block = max(1, EVAL_ENTRIES // (B * cfg.hidden))
+        subset_block = max(1, EVAL_ENTRIES // (Rv * s))
+
         def evaluate() -> None:
             with torch.no_grad():
-                u = stack.logits(Xv)                                        # [B, Rv, s]
-            ap = average_precision_columns(u.permute(1, 0, 2).reshape(len(val_rows), -1),
-                                           yv.permute(1, 0, 2).reshape(len(val_rows), -1),
-                                           mv.permute(1, 0, 2).reshape(len(val_rows), -1))
+                u = torch.cat([stack.logits(Xv[lo:lo + row_block])
+                               for lo in range(0, Rv, row_block)], dim=1)    # [B, Rv, s]
+                ap = torch.cat([average_precision_columns(
+                    u[lo:lo + subset_block].permute(1, 0, 2).reshape(Rv, -1),
+                    yv[lo:lo + subset_block].permute(1, 0, 2).reshape(Rv, -1),
+                    mv[lo:lo + subset_block].permute(1, 0, 2).reshape(Rv, -1))
+                    for lo in range(0, B, subset_block)])
             ap = ap.reshape(B, s).cpu().numpy()
             with np.errstate(invalid="ignore"):
                 mean = np.nanmean(np.where(valid, ap, np.nan), axis=1)
