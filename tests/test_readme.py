@@ -78,3 +78,16 @@ def test_listed_commands_and_options_exist():
         assert out.returncode == 0, (line, out.stderr)
         for flag in re.findall(r"--[a-z][a-z-]*", line):
             assert flag in out.stdout, f"{' '.join(command)}: README names {flag}"
+
+
+def test_torchrun_examples_name_real_commands_and_options():
+    text = "\n".join(blocks("bash")).replace("\\\n", " ")
+    lines = [ln for ln in text.splitlines() if "-m graphmtl.cli" in ln]
+    assert len(lines) >= 3
+    for line in lines:
+        tail = line.split("-m graphmtl.cli", 1)[1].split()
+        out = subprocess.run([sys.executable, "-m", "graphmtl.cli", tail[0], "--help"],
+                             capture_output=True, text=True, cwd=ROOT)
+        assert out.returncode == 0, (line, out.stderr)
+        for flag in re.findall(r"--[a-z][a-z-]*", " ".join(tail)):
+            assert flag in out.stdout, f"{tail[0]}: README names {flag}"
