@@ -88,3 +88,22 @@ def test_baseline_cli_cosine_and_trained(tmp_path, capsys):
     capsys.readouterr()
     assert main(["baseline", "trained", "--checkpoint", ck, "--out", str(tmp_path / "x")]) == 2
     assert "needs --data" in capsys.readouterr().err
+
+
+def test_affinity_cli_reference_mode_scores_with_the_network(tmp_path, capsys):
+    data = ("synthetic:num_nodes=300,num_tasks=5,num_groups=2,min_community_size=20,"
+            "internal_degree=8,feature_dim=8")
+    assert main(["train", "--data", data, "--out", str(tmp_path / "base"), "--epochs", "2",
+                 "--hidden", "8", "--threads", "1", "--no-progress"]) == 0
+    assert main(["project", "--checkpoint", str(tmp_path / "base" / "model.pt"), "--data", data,
+                 "--dim", "8", "--params", "encoder", "--out", str(tmp_path / "store"),
+                 "--no-progress"]) == 0
+    base = ["affinity", "--store", str(tmp_path / "store"), "--subsets", "12", "--size", "3",
+            "--mode", "reference"]
+    assert main(base + ["--out", str(tmp_path / "bad")]) == 2           # needs the model
+    assert "needs --checkpoint" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+    assert main(base + ["--checkpoint", str(tmp_path / "base" / "model.pt"), "--data", data,
+                        "--out", str(tmp_path / "ref")]) == 0
+    A = np.load(tmp_path / "ref" / "affinity.npy")
+    assert A.shape == (5, 5) and np.isfinite(A).all() and np.allclose(A, A.T)

@@ -99,6 +99,13 @@ class GradTAGEstimator:
             (higher-order mode).
         balance: balance pair co-occurrence when sampling (:func:`sample_subsets`).
         seed: seed of the subset sample.
+        mode: ``offset`` (each subset fits the residual over the base model's logits) or
+            ``reference`` (the authors' form: no offset, an intercept, L2 set by ``C``, the
+            encoder alone updated, subsets scored by the real network at θ0 + Pŵ on the
+            validation rows; ``fit`` then needs the checkpoint and the graph).
+        C: inverse L2 strength of the reference form (scikit-learn's ``C``).
+        score: what the reference form scores a task by: validation ``ap`` or ``bce``.
+        device: where the solves and the network scoring run (``cpu``, ``cuda``, ``auto``).
 
     Attributes (after ``fit``):
         task_names_: the store's ``n`` task names.
@@ -114,7 +121,7 @@ class GradTAGEstimator:
 
     def __init__(self, num_subsets: int = 2000, subset_size: int | tuple[int, int] = 10,
                  pairwise: bool = False, num_pairs: int | None = None, lam: float = 1.0,
-                 lam_relative: bool = True, standardize: bool = False, balance: bool = False,
+                 lam_relative: bool = True, standardize: bool = True, balance: bool = False,
                  seed: int = 0, tol: float = 1e-8, max_newton: int = 30,
                  workers: int | None = None, mode: str = "offset", C: float = 1e-2,
                  score: str = "ap", device: str = "cpu"):

@@ -6,15 +6,15 @@ import argparse
 from pathlib import Path
 
 from graphmtl.cli._common import (add_command, argtype, build_config, check_subset_params,
-                                  cleanup_on_failure, config_options, parse_size,
-                                  read_subsets_file)
+                                  cleanup_on_failure, config_options, load_data,
+                                  parse_size, read_subsets_file)
 from graphmtl.errors import check
 
 HELP = "estimate task affinities from projected gradients (Grad-TAG)"
 
 
 def register(subparsers) -> None:
-    from graphmtl.affinity import GradTAGEstimator
+    from graphmtl.affinity import MODES, GradTAGEstimator
 
     p = add_command(
         subparsers, "affinity", help=HELP,
@@ -29,12 +29,17 @@ def register(subparsers) -> None:
     p.add_argument("--subsets-file", type=Path, default=None,
                    help="JSON list of subsets (lists of task names) to score instead of "
                         "sampling (default: sample --subsets subsets of --size tasks)")
+    p.add_argument("--checkpoint", type=Path, default=None,
+                   help="--mode reference: the base model the store was projected from")
+    p.add_argument("--data", default=None,
+                   help="--mode reference: the dataset spec or saved graph of the store")
     est = p.add_argument_group("estimate (GradTAGEstimator)")
     config_options(
         est, GradTAGEstimator, "est", skip=("lam_relative",),
         flags={"num_subsets": "--subsets", "subset_size": "--size", "num_pairs": "--pairs",
                "lam": "--lambda", "workers": "--threads"},
         types={"subset_size": argtype(parse_size, "size")},
+        choices={"mode": MODES, "score": ("ap", "bce")},
         helps={"num_subsets": "number of sampled subsets m",
                "subset_size": "subset size s, or a range MIN-MAX",
                "num_pairs": "pairwise mode: a seeded sample of this many pairs (default: all)",
@@ -57,6 +62,13 @@ def run(args: argparse.Namespace) -> int:
 
     est = build_config(args, "est", GradTAGEstimator, lam_relative=not args.absolute_lambda)
     check(est.workers is None or est.workers >= 1, f"--threads: must be >= 1, got {est.workers}")
+    reference = {}
+    if est.mode == "reference":
+        check(args.checkpoint is not None and args.data is not None,
+              "--mode reference: needs --checkpoint (the store's base model) and --data")
+        check(len(args.store) == 1, "--mode reference: one --store (no ensemble)")
+        check(args.checkpoint.is_file(), f"--checkpoint {args.checkpoint}: no such file")
+        reference = {"checkpoint": args.checkpoint, "graph": load_data(args.data)}
     stores = [ProjectionStore(s) for s in args.store]
     names = stores[0].task_names
     for st in stores[1:]:
@@ -72,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.out
     with cleanup_on_failure(out):
         if len(stores) == 1:
-            est.fit(stores[0], subsets=M)
+            est.fit(stores[0], subsets=M, **reference)
             summary = est.summary()
             fitted, std = est, None
         else:
