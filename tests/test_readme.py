@@ -91,3 +91,10 @@ def test_torchrun_examples_name_real_commands_and_options():
         assert out.returncode == 0, (line, out.stderr)
         for flag in re.findall(r"--[a-z][a-z-]*", " ".join(tail)):
             assert flag in out.stdout, f"{tail[0]}: README names {flag}"
+
+
+def test_pyg_example_is_the_tested_one_of_the_docs():
+    """The README's PyG example is docs/pyg.md's, which tests/test_find_groups.py runs."""
+    docs = (ROOT / "docs" / "pyg.md").read_text()
+    first = re.search(r"```python\n(.*?)```", docs, flags=re.S).group(1)
+    assert first in blocks("python")
