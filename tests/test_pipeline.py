@@ -159,6 +159,7 @@ def test_plan_warns_up_front_with_the_flag_that_shrinks_a_stage():
         num_tasks, num_nodes, num_features = 500, 400_000, 64
         train_mask = torch.zeros(100, 500, dtype=torch.bool)
         train_mask[:2] = True
+        val_mask = torch.ones(400_000, 1, dtype=torch.bool)     # every node a validation row
 
     cfg = PipelineConfig(compare=CompareConfig(pairwise_pairs="all"))
     est = {e.stage: e for e in plan_run(cfg, Big)}
@@ -167,9 +168,15 @@ def test_plan_warns_up_front_with_the_flag_that_shrinks_a_stage():
     assert any(w.startswith("stage pairwise: about") and "--pairwise-pairs N" in w
                for w in warnings)
     assert any(w.startswith("stage groups:") and "--seeds" in w for w in warnings)
-    small = plan_warnings(tiny_config(), type("Tiny", (Big,), {"num_tasks": 6,
-                                                                "num_nodes": 400}))
-    assert small == []
+    # the default affinity's surrogate passes over 400k validation rows: hours on a CPU
+    assert any(w.startswith("stage affinity: about") and "--device cuda" in w
+               for w in warnings)
+    gpu = cfg.replace(train=cfg.train.replace(device="cuda"))
+    assert not any(w.startswith("stage affinity") for w in plan_warnings(gpu, Big))
+    tiny = type("Tiny", (Big,), {"num_tasks": 6, "num_nodes": 400,
+                                 "val_mask": torch.ones(400, 1, dtype=torch.bool)})
+    assert plan_warnings(tiny_config(), tiny) == []
+    assert plan_warnings(tiny_config(affinity=AffinityConfig(method="surrogate")), tiny) == []
 
 
 def test_default_affinity_is_combined():

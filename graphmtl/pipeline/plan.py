@@ -18,12 +18,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import numpy as np
+
 from graphmtl.pipeline.config import PipelineConfig
 
 #: Training throughput per CPU core, seed nodes per second (measured on this project's 2-core
 #: machine on YouTube-100: SIGN 70k, SAGE 17.6k seed nodes/s, one thread).
 SEEDS_PER_SECOND = {"sign": 70_000.0, "sage": 17_000.0, "gcn": 17_000.0, "gat": 8_000.0,
                     "gin": 17_000.0}
+#: Batched surrogate training, floating-point operations per second and core (measured on this
+#: project's 2-core machine: one chunk of 256 surrogates, 25 steps and a validation pass on
+#: 20k rows, about 110 GFLOP, took 74 s at load 3, i.e. about 3e9 per unloaded core).
+SURROGATE_FLOPS_PER_SECOND = 3e9
 #: A stage above this many estimated seconds gets a warning.
 WARN_SECONDS = 3600.0
 
@@ -101,6 +107,8 @@ def plan_run(config: PipelineConfig, graph) -> list[StageEstimate]:
     if "base" in METHODS[cfg.affinity.method].needs:
         out.append(StageEstimate("base", 1, per_model(n), feats + 2 * N * n * 4,
                                  "--epochs, or another --affinity"))
+    if cfg.affinity.method in ("surrogate", "combined"):
+        out.append(_surrogate_estimate(cfg, graph, feats))
     if cfg.affinity.method == "trained":
         m = cfg.affinity.num_subsets or 150
         s = cfg.affinity.subset_size or 5
@@ -117,6 +125,36 @@ def plan_run(config: PipelineConfig, graph) -> list[StageEstimate]:
     out.append(StageEstimate("groups", models, models * per_model(n / k) / workers, feats,
                              "--seeds, --random-draws, --k, or --no-pairwise"))
     return out
+
+
+def _surrogate_estimate(cfg: PipelineConfig, graph, feats: float) -> StageEstimate:
+    """Batched surrogate training: per chunk of ``B`` subsets, ``steps`` training steps on
+    ``batch_size`` rows and ``steps / eval_every`` passes over the validation rows, each a
+    two-layer MLP of ``input_dim x hidden x s`` multiply-adds per row and subset (a training
+    step counts three times: forward and backward), plus the sort of every validation pass."""
+    import inspect
+
+    from graphmtl.affinity import SurrogateAffinityEstimator, SurrogateConfig
+
+    sc = SurrogateConfig()
+    defaults = inspect.signature(SurrogateAffinityEstimator).parameters
+    m = cfg.affinity.num_subsets or defaults["num_subsets"].default
+    s = min(cfg.affinity.subset_size or defaults["subset_size"].default, graph.num_tasks)
+    val_rows = float(graph.val_mask.any(1).sum())
+    D = sc.input_dim or graph.num_features * (sc.hops + 1)
+    per_row = 2.0 * (D * sc.hidden + sc.hidden * s)
+    passes = sc.steps // sc.eval_every
+    # ranking every task's validation scores for AP: a sort, counted as 20 operations per
+    # element and comparison level
+    sort = passes * m * s * val_rows * 20 * np.log2(max(val_rows, 2))
+    flops = m * per_row * (3 * sc.steps * sc.batch_size + passes * val_rows) + sort
+    B = min(m, sc.chunk)
+    memory = feats + B * val_rows * s * 6 + (1 << 25) * 24     # logits, labels, AP blocks
+    cores = os.cpu_count() or 1
+    if cfg.train.device not in ("cpu", None):
+        cores *= 100                                            # a GPU: not the bottleneck
+    return StageEstimate("affinity", m, flops / (SURROGATE_FLOPS_PER_SECOND * cores), memory,
+                         "--subsets, --device cuda, or --affinity head_cosine")
 
 
 def plan_warnings(config: PipelineConfig, graph) -> list[str]:
