@@ -62,7 +62,7 @@ class AffinityMethod:
     estimate: Callable[[MethodInputs, AffinityConfig, Path], AffinityEstimate]
 
 
-def _subset_args(estimator: type, cfg: AffinityConfig, n: int) -> dict[str, Any]:
+def subset_args(estimator: type, cfg: AffinityConfig, n: int) -> dict[str, Any]:
     """``num_subsets`` / ``subset_size`` for ``estimator``: as given in ``cfg``, else the
     estimator's own defaults; the size capped at ``n - 1`` so that subsets differ."""
     import inspect
@@ -77,7 +77,7 @@ def _surrogate(inp: MethodInputs, cfg: AffinityConfig, work: Path) -> AffinityEs
     from graphmtl.affinity import SurrogateAffinityEstimator
 
     est = SurrogateAffinityEstimator(
-        **_subset_args(SurrogateAffinityEstimator, cfg, inp.graph.num_tasks),
+        **subset_args(SurrogateAffinityEstimator, cfg, inp.graph.num_tasks),
         standardize=cfg.standardize, seed=cfg.seed,
         device=inp.config.train.device).fit(inp.graph)
     return AffinityEstimate(est.affinity_, {"subsets": est.subsets_, "scores": est.scores_},
@@ -102,7 +102,7 @@ def _gradtag(inp: MethodInputs, cfg: AffinityConfig, work: Path) -> AffinityEsti
     from graphmtl.affinity import GradTAGEstimator
     from graphmtl.projection import ProjectionStore
 
-    est = GradTAGEstimator(**_subset_args(GradTAGEstimator, cfg, inp.graph.num_tasks),
+    est = GradTAGEstimator(**subset_args(GradTAGEstimator, cfg, inp.graph.num_tasks),
                            mode=cfg.mode, lam=cfg.lam, standardize=cfg.standardize,
                            seed=cfg.seed, device=inp.config.train.device)
     est.fit(ProjectionStore(inp.store), checkpoint=inp.base_checkpoint, graph=inp.graph)
@@ -118,7 +118,7 @@ def _trained(inp: MethodInputs, cfg: AffinityConfig, work: Path) -> AffinityEsti
 
     pc = inp.config
     est = TrainedAffinityEstimator(
-        **_subset_args(TrainedAffinityEstimator, cfg, inp.graph.num_tasks),
+        **subset_args(TrainedAffinityEstimator, cfg, inp.graph.num_tasks),
         standardize=cfg.standardize, seed=cfg.seed, model_config=pc.model,
         train_config=pc.train, workers=pc.compare.workers).fit(
             inp.graph, results=work / "subset_models.jsonl")

@@ -132,14 +132,14 @@ def _surrogate_estimate(cfg: PipelineConfig, graph, feats: float) -> StageEstima
     ``batch_size`` rows and ``steps / eval_every`` passes over the validation rows, each a
     two-layer MLP of ``input_dim x hidden x s`` multiply-adds per row and subset (a training
     step counts three times: forward and backward), plus the sort of every validation pass."""
-    import inspect
+    import torch
 
     from graphmtl.affinity import SurrogateAffinityEstimator, SurrogateConfig
+    from graphmtl.pipeline.methods import subset_args
 
     sc = SurrogateConfig()
-    defaults = inspect.signature(SurrogateAffinityEstimator).parameters
-    m = cfg.affinity.num_subsets or defaults["num_subsets"].default
-    s = min(cfg.affinity.subset_size or defaults["subset_size"].default, graph.num_tasks)
+    sizes = subset_args(SurrogateAffinityEstimator, cfg.affinity, graph.num_tasks)
+    m, s = sizes["num_subsets"], sizes["subset_size"]
     val_rows = float(graph.val_mask.any(1).sum())
     D = sc.input_dim or graph.num_features * (sc.hops + 1)
     per_row = 2.0 * (D * sc.hidden + sc.hidden * s)
@@ -151,7 +151,8 @@ def _surrogate_estimate(cfg: PipelineConfig, graph, feats: float) -> StageEstima
     B = min(m, sc.chunk)
     memory = feats + B * val_rows * s * 6 + (1 << 25) * 24     # logits, labels, AP blocks
     cores = os.cpu_count() or 1
-    if cfg.train.device not in ("cpu", None):
+    device = str(cfg.train.device or "cpu")
+    if device.startswith("cuda") or (device == "auto" and torch.cuda.is_available()):
         cores *= 100                                            # a GPU: not the bottleneck
     return StageEstimate("affinity", m, flops / (SURROGATE_FLOPS_PER_SECOND * cores), memory,
                          "--subsets, --device cuda, or --affinity head_cosine")
