@@ -481,7 +481,7 @@ def section_surrogate(args) -> dict:
     passes = default.steps // default.eval_every
     t_chunk = record[name]["seconds"] - record["surrogate inputs (propagated features, PCA)"][
         "seconds"]
-    return {"graph": {"nodes": graph.num_nodes, "tasks": graph.num_tasks,
+    return {"graph": {"spec": args.orkut, "nodes": graph.num_nodes, "tasks": graph.num_tasks,
                       "validation_rows": int(graph.val_mask.any(1).sum())},
             "stages": record,
             "default_extrapolated_s": round(
@@ -604,7 +604,7 @@ def render(res: dict) -> str:
             L += [f"Note: {s['note']}", ""]
     if "surrogate" in res:
         r = res["surrogate"]
-        L += ["## The default affinity's surrogate on orkut500", "",
+        L += [f"## The default affinity's surrogate on {r['graph'].get('spec', ORKUT)}", "",
               f"{r['graph']['nodes']} nodes, {r['graph']['tasks']} tasks, "
               f"{r['graph']['validation_rows']} validation rows.", ""] + stages(r["stages"]) + [
               "", f"The default (1000 subsets of 5, 200 steps, a validation pass every 25) "
