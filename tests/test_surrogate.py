@@ -1,5 +1,5 @@
 """SurrogateAffinityEstimator: shapes and invariants, reproducibility, given subsets, bounded
-validation passes that equal the whole-matrix one, and its errors."""
+validation passes that equal the whole-matrix one, the validation-row budget, and its errors."""
 
 import numpy as np
 import pytest
@@ -61,6 +61,50 @@ def test_blocked_validation_equals_the_whole_pass(graph, monkeypatch):
     np.testing.assert_allclose(blocked.scores_, whole.scores_, atol=1e-6, equal_nan=True)
 
 
+def test_validation_row_budget_keeps_positives_first(graph):
+    from dataclasses import replace
+
+    every = surrogate_module.validation_rows(graph, None)
+    assert every.tolist() == graph.val_mask.any(1).nonzero().flatten().tolist()
+    assert surrogate_module.validation_rows(graph, len(every)).tolist() == every.tolist()
+    positive = (graph.val_mask & graph.y)[every].any(1)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    assert 10 < n_pos < n_neg
+    positive = (graph.val_mask & graph.y).any(1)
+
+    def drawn(budget, seed=0):
+        rows = surrogate_module.validation_rows(graph, budget, seed=seed)
+        assert len(rows) == budget and (rows[1:] > rows[:-1]).all()   # sorted, no repeats
+        assert set(every.tolist()) >= set(rows.tolist())
+        return rows, int(positive[rows].sum())
+
+    rows, k = drawn(2 * n_pos + 4, seed=1)
+    assert k == n_pos                                      # all positives fit in half: all kept
+    assert rows.tolist() == drawn(2 * n_pos + 4, seed=1)[0].tolist()
+    assert rows.tolist() != drawn(2 * n_pos + 4, seed=2)[0].tolist()
+    assert drawn(n_pos)[1] == n_pos // 2                   # else they fill half of it
+    assert drawn(len(every) - 1)[1] == n_pos               # one negative left out
+    budget = 2 * n_pos + 4
+    # the estimator scores the budgeted rows: other scores, same shapes and support
+    small = fit(graph, config=replace(FAST, val_rows=budget))
+    whole = fit(graph)
+    assert np.array_equal(np.isfinite(small.scores_), np.isfinite(whole.scores_))
+    assert not np.allclose(small.scores_[small.subsets_], whole.scores_[whole.subsets_])
+
+
+
+def test_validation_row_budget_when_negatives_run_out():
+    from types import SimpleNamespace
+
+    import torch
+
+    y = torch.zeros(100, 2, dtype=torch.bool)
+    y[:80, 0] = True                                        # 80 positive rows, 20 negative
+    g = SimpleNamespace(y=y, val_mask=torch.ones(100, 2, dtype=torch.bool))
+    rows = surrogate_module.validation_rows(g, 90)
+    assert len(rows) == 90 and int(y[rows, 0].sum()) == 70  # all 20 negatives, 70 positives
+    assert int(y[surrogate_module.validation_rows(g, 30), 0].sum()) == 15   # half of 30
+
 def test_errors():
     with pytest.raises(GraphMTLError, match="num_subsets"):
         SurrogateAffinityEstimator(num_subsets=0)
@@ -68,3 +112,5 @@ def test_errors():
         SurrogateAffinityEstimator(subset_size=1)
     with pytest.raises(GraphMTLError, match="surrogate steps"):
         SurrogateConfig(steps=0)
+    with pytest.raises(GraphMTLError, match="surrogate val_rows"):
+        SurrogateConfig(val_rows=0)

@@ -141,6 +141,8 @@ def _surrogate_estimate(cfg: PipelineConfig, graph, feats: float) -> StageEstima
     sizes = subset_args(SurrogateAffinityEstimator, cfg.affinity, graph.num_tasks)
     m, s = sizes["num_subsets"], sizes["subset_size"]
     val_rows = float(graph.val_mask.any(1).sum())
+    if sc.val_rows is not None:                    # the scored rows are budgeted
+        val_rows = min(val_rows, float(sc.val_rows))
     D = sc.input_dim or graph.num_features * (sc.hops + 1)
     per_row = 2.0 * (D * sc.hidden + sc.hidden * s)
     passes = sc.steps // sc.eval_every
