@@ -28,7 +28,7 @@ README = ROOT / "experiments" / "README.md"
 ORDER = ("bench_data", "bench_generator", "diag_planted_recovery", "bench_trainer",
          "bench_projection", "bench_affinity_solver", "bench_affinity_fidelity",
          "diag_duplicate_tasks", "bench_clustering", "bench_pipeline", "paper_experiments",
-         "bench_grouping", "bench_affinity_budget", "bench_scale", "gpu_check", "bench_gpu")
+         "bench_grouping", "bench_affinity_budget", "bench_scale", "bench_gpu")
 
 PREAMBLE = """# Experiments
 

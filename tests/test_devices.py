@@ -1,4 +1,4 @@
-"""The ``device`` setting of every stage (CPU here; the GPU path runs in experiments/gpu_check.py)
+"""The ``device`` setting of every stage (CPU here; the GPU path runs in experiments/bench_gpu.py)
 and the projection's automatic neighbourhood rule."""
 
 from __future__ import annotations

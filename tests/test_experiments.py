@@ -27,7 +27,7 @@ MODULES = sorted(p.stem for p in EXPERIMENTS.glob("*.py") if p.stem not in ("__i
 
 
 def test_modules_listed():
-    assert {"bench_data", "bench_grouping", "assemble_readme", "gpu_check"} <= set(MODULES)
+    assert {"bench_data", "bench_grouping", "assemble_readme", "bench_gpu"} <= set(MODULES)
 
 
 # ---------------------------------------------------------------------- module shape
