@@ -19,8 +19,8 @@ the test suite)::
 (c) The two-process speed-up on the machine's CPU cores (gloo): ``graphmtl train`` of a SIGN
     model on ``--speedup-data`` with 1 and with 2 ranks (``torchrun``).
 
-Writes ``results/<out>.{json,md}`` (``--results-dir``: elsewhere). Needs no torch-sparse / pyg-lib (SIGN samples no
-neighbourhoods), cvxpy or ogb.
+Writes ``results/<out>.{json,md}`` (``--results-dir``: elsewhere). Needs no torch-sparse /
+pyg-lib (SIGN samples no neighbourhoods), cvxpy or ogb.
 """
 
 from __future__ import annotations
