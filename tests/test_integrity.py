@@ -445,3 +445,37 @@ def test_written_files_respect_the_umask(tmp_path, umask, mode):
 def test_is_temp_file_names():
     assert is_temp_file(".groups.json.1a2b3c4d.tmp.json")
     assert not is_temp_file("groups.json") and not is_temp_file(".done")
+
+
+def test_stage_peak_memory_is_recorded_sealed_and_optional(tmp_path):
+    def allocating(d: Path) -> dict:
+        block = np.ones(64 << 17)          # 64 MiB, resident while the stage runs
+        return {"sum": float(block[::4096].sum())}
+
+    run = RunDirectory(tmp_path, {})
+    rec = run.run("a", {"x": 1}, allocating)
+    run.close()
+    assert rec.peak_rss_mb is not None and rec.peak_rss_mb >= 64
+    m = read_json(tmp_path / "manifest.json")
+    assert m["stages"]["a"]["peak_rss_mb"] == rec.peak_rss_mb
+    # the peak is part of the seal: an edited peak is damage like any other edited field
+    m["stages"]["a"]["peak_rss_mb"] = 1.0
+    (tmp_path / "manifest.json").write_text(json.dumps(m))
+    run = RunDirectory(tmp_path, {})
+    with pytest.warns(UserWarning, match="record of stage 'a' was edited or damaged"):
+        run.run("a", {"x": 1}, allocating)
+    assert run.executed == ["a"]
+    run.close()
+    # a record sealed before peaks were kept (no field) is still reused as it is
+    run = RunDirectory(tmp_path, {})
+    run.run("a", {"x": 1}, _stage_a)
+    run.close()
+    m = read_json(tmp_path / "manifest.json")
+    old = {k: v for k, v in m["stages"]["a"].items() if k not in ("peak_rss_mb", "sha256")}
+    m["stages"]["a"] = {**old, "sha256": seal(old)["sha256"]}
+    (tmp_path / "manifest.json").write_text(json.dumps(m))
+    run = RunDirectory(tmp_path, {})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert run.run("a", {"x": 1}, _stage_a).peak_rss_mb is None
+    assert run.executed == []

@@ -58,6 +58,9 @@ def test_run_produces_groups_report_and_manifest(finished_run):
     for stage in ("data", "base", "projection", "affinity", "clustering", "pairwise", "groups",
                   "report"):
         assert manifest["stages"][stage]["seconds"] is not None, stage
+        assert manifest["stages"][stage]["peak_rss_mb"] > 0, stage
+    md = result.report_md.read_text()
+    assert "| stage | wall time | peak memory |" in md and "| base |" in md
     summary = json.loads((out / "report" / "summary.json").read_text())
     assert summary["k"] == 2 and len(summary["methods"]) == len(result.methods)
     groups = json.loads((out / "clustering" / "groups.json").read_text())

@@ -89,3 +89,35 @@ def test_cached_on_memoises_per_tensor_identity():
     del x
     gc.collect()
     assert len(cache._CACHE) < entries                  # freed with its tensor
+
+
+def test_peak_memory_counts_the_block_and_its_worker_processes():
+    import multiprocessing as mp
+
+    from graphmtl.utils.memory import PeakMemory, tree_rss_bytes
+
+    base = tree_rss_bytes() / 2**20
+    with PeakMemory(interval=0.05) as own:
+        block = np.ones(96 << 17)                      # 96 MiB in this process
+        block[::512] += 1
+    assert own.method == "sampled process tree"
+    assert own.peak_mb >= base + 80
+    del block
+    # a child holding 96 MiB for a while shows up in the parent's peak
+    with PeakMemory(interval=0.05) as tree:
+        p = mp.get_context("spawn").Process(target=_hold_memory, args=(96, 1.5))
+        p.start()
+        p.join()
+    assert p.exitcode == 0
+    assert tree.peak_mb >= tree_rss_bytes() / 2**20 + 80
+    with PeakMemory(interval=0.05) as idle:
+        pass
+    assert 0 < idle.peak_mb < tree.peak_mb
+
+
+def _hold_memory(mib: int, seconds: float) -> None:
+    import time
+
+    block = np.ones(mib << 17)
+    block[::512] += 1
+    time.sleep(seconds)

@@ -85,6 +85,8 @@ class Report:
         affinity: ``[n, n]`` the method's affinity.
         methods: the comparison rows; the first is the run's own method, the controls last.
         stage_seconds: ``{stage: seconds}``.
+        stage_peak_mb: ``{stage: peak resident MiB}`` of the run process and its workers
+            (stages recorded before peaks were kept are missing).
         saved: ``{what: path}`` where the groups, models and files are.
         next_steps: suggestions, one sentence each.
         notes: remarks shown under the title (intervals, planted groups, warnings).
@@ -96,6 +98,7 @@ class Report:
     affinity: np.ndarray
     methods: list[MethodResult]
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    stage_peak_mb: dict[str, float] = field(default_factory=dict)
     saved: dict[str, str] = field(default_factory=dict)
     next_steps: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -197,7 +200,8 @@ class Report:
             with atomic_path(out_dir / name) as tmp:
                 tmp.write_bytes(data)
         task_header = ["task", f"group ({main.name})"] + [f"AP % ({m.name})" for m in self.methods]
-        stage_rows = [[k, _fmt_seconds(v)] for k, v in self.stage_seconds.items()]
+        stage_rows = [[k, _fmt_seconds(v), _fmt_mb(self.stage_peak_mb.get(k))]
+                      for k, v in self.stage_seconds.items()]
         ds_rows = [[k, str(v)] for k, v in self.dataset.items()]
         saved_rows = [[k, v] for k, v in self.saved.items()]
         sections = [
@@ -210,7 +214,7 @@ class Report:
              (["group", "size", "tasks"], self.group_rows(main.groups))),
             ("Task affinity", None, None),
             ("Dataset and settings", None, (["", ""], ds_rows)),
-            ("Stage times", None, (["stage", "wall time"], stage_rows)),
+            ("Stage times", None, (["stage", "wall time", "peak memory"], stage_rows)),
             ("Per-task test AP", None, (task_header, self.task_rows())),
         ]
         parts = [f"<h1>{html.escape(self.title)}</h1>"]
@@ -261,6 +265,12 @@ def _png(fig) -> bytes:
     fig.savefig(buf, format="png")
     plt.close(fig)
     return buf.getvalue()
+
+
+def _fmt_mb(mb: float | None) -> str:
+    if mb is None or not np.isfinite(mb):
+        return "–"
+    return f"{mb:.0f} MB" if mb < 1024 else f"{mb / 1024:.1f} GB"
 
 
 def _fmt_seconds(s: float | None) -> str:

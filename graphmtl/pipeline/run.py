@@ -442,6 +442,8 @@ def _build_report(ctx: RunContext) -> tuple[Report, dict[str, Any]]:
                     affinity=np.load(ctx.file("affinity", "affinity")), methods=methods,
                     stage_seconds={s: r.seconds for s, r in ctx.records.items()
                                    if r.seconds is not None},
+                    stage_peak_mb={s: r.peak_rss_mb for s, r in ctx.records.items()
+                                   if r.peak_rss_mb is not None},
                     saved=saved, next_steps=_next_steps(cfg, main, methods), notes=notes)
     summary_json = {
         "dataset": dataset, "k": ctx.records["clustering"].outputs["k"],
@@ -449,7 +451,7 @@ def _build_report(ctx: RunContext) -> tuple[Report, dict[str, Any]]:
         "methods": [{"name": m.name, "groups": int(len(np.unique(m.groups))),
                      "macro": m.macro, "verdict": m.verdict(), "cost_seconds": m.cost_seconds,
                      "train_seconds": m.train_seconds, "note": m.note} for m in methods],
-        "stage_seconds": report.stage_seconds}
+        "stage_seconds": report.stage_seconds, "stage_peak_mb": report.stage_peak_mb}
     return report, summary_json
 
 
@@ -517,7 +519,7 @@ def run_pipeline(config: PipelineConfig, run_dir: str | Path, *, quiet: bool = F
                  progress: bool = True) -> PipelineResult:
     """Run (or resume) the enabled :data:`STAGES` of ``config`` in ``run_dir``.
 
-    Each stage prints one line: ``ran (time)`` or ``reused``. Returns a
+    Each stage prints one line: ``ran (time, peak memory)`` or ``reused``. Returns a
     :class:`PipelineResult`; the report is in ``run_dir/report/``.
     """
     with RunDirectory(run_dir, config.to_dict()) as run:
@@ -535,8 +537,10 @@ def run_pipeline(config: PipelineConfig, run_dir: str | Path, *, quiet: bool = F
                 for message in plan_warnings(config, ctx.graph):
                     warnings.warn(message, RuntimeWarning, stacklevel=2)
             ran = stage.name in run.executed
+            peak = ctx.records[stage.name].peak_rss_mb
             ctx.log(f"{stage.describe(ctx)}: "
-                    + (f"ran ({time.perf_counter() - t0:.1f} s)" if ran else "reused"))
+                    + (f"ran ({time.perf_counter() - t0:.1f} s, peak {peak / 1024:.1f} GB)"
+                       if ran else "reused"))
         comp = read_json(ctx.file("groups", "comparison"))
         report, _ = _build_report(ctx)
         return PipelineResult(

@@ -41,6 +41,7 @@ from graphmtl.errors import GraphMTLError, check
 from graphmtl.utils.integrity import check_file, file_record, seal, seal_matches
 from graphmtl.utils.io import atomic_write_json, is_temp_file, read_json, stable_hash
 from graphmtl.utils.lock import LOCK_NAME, DirectoryLock
+from graphmtl.utils.memory import PeakMemory
 
 MANIFEST = "manifest.json"
 #: Files up to this size are re-hashed before a stage is reused; larger ones (graph ``.npz``,
@@ -49,7 +50,8 @@ MANIFEST = "manifest.json"
 FULL_CHECK_BYTES = 256 << 20
 _MARKER = ".done"
 _RECORD_FIELDS = {"key": str, "seconds": (int, float, type(None)), "outputs": dict,
-                  "files": dict, "upstream": dict, "sha256": str}
+                  "files": dict, "upstream": dict, "sha256": str,
+                  "peak_rss_mb": (int, float, type(None))}
 
 
 def package_versions() -> dict[str, str]:
@@ -77,6 +79,9 @@ class StageRecord:
         files: ``{path relative to the stage directory: {"bytes", "sha256"}}`` at the end.
         upstream: ``{stage: seal}`` of the finished stages whose keys are among its inputs.
         sha256: seal of the finished record (empty while unfinished or in old manifests).
+        peak_rss_mb: peak resident memory of the run process and its workers while the stage
+            ran, in MiB (:class:`~graphmtl.utils.memory.PeakMemory`; ``None`` in manifests
+            written before it was recorded).
     """
 
     key: str
@@ -85,19 +90,26 @@ class StageRecord:
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     upstream: dict[str, str] = field(default_factory=dict)
     sha256: str = ""
+    peak_rss_mb: float | None = None
+
+    def _body(self) -> dict[str, Any]:
+        """The sealed fields (``peak_rss_mb`` only when recorded, so older seals still match)."""
+        body = {"key": self.key, "seconds": self.seconds, "outputs": self.outputs,
+                "files": self.files, "upstream": self.upstream}
+        if self.peak_rss_mb is not None:
+            body["peak_rss_mb"] = self.peak_rss_mb
+        return body
 
     def to_dict(self) -> dict[str, Any]:
         """The manifest entry (a sealed record also lists its files, upstream and seal)."""
         d = {"key": self.key, "seconds": self.seconds, "outputs": self.outputs}
         if self.sha256:
-            d.update(files=self.files, upstream=self.upstream, sha256=self.sha256)
+            d = {**self._body(), "sha256": self.sha256}
         return d
 
     def sealed(self) -> "StageRecord":
         """This record with ``sha256`` set to the seal of its other fields."""
-        body = {"key": self.key, "seconds": self.seconds, "outputs": self.outputs,
-                "files": self.files, "upstream": self.upstream}
-        self.sha256 = seal(body)["sha256"]
+        self.sha256 = seal(self._body())["sha256"]
         return self
 
     @property
@@ -181,12 +193,14 @@ class RunDirectory:
         self._save()
         start = time.perf_counter()
         try:
-            outputs = fn(stage_dir)
+            with PeakMemory() as memory:
+                outputs = fn(stage_dir)
         except BaseException:
             self._lock.release()
             raise
         record = StageRecord(key=key, seconds=time.perf_counter() - start, outputs=outputs or {},
-                             files=_file_records(stage_dir), upstream=upstream).sealed()
+                             files=_file_records(stage_dir), upstream=upstream,
+                             peak_rss_mb=round(memory.peak_mb, 1)).sealed()
         self.stages[name] = record
         (stage_dir / _MARKER).write_text(key + "\n")
         self.executed.append(name)
@@ -244,7 +258,8 @@ class RunDirectory:
                           f"({type(rec.get(f)).__name__}); {fix}")
             out[name] = StageRecord(key=rec["key"], seconds=rec.get("seconds"),
                                     outputs=rec.get("outputs", {}), files=rec.get("files", {}),
-                                    upstream=rec.get("upstream", {}), sha256=rec.get("sha256", ""))
+                                    upstream=rec.get("upstream", {}), sha256=rec.get("sha256", ""),
+                                    peak_rss_mb=rec.get("peak_rss_mb"))
         return out
 
     def _save(self) -> None:
