@@ -20,6 +20,11 @@ Sections (``--sections``, default all):
 * ``surrogate`` — the default affinity's batched surrogate training on orkut500: one chunk of
   subsets scored on the default validation-row budget and on every validation row (time, peak
   RSS, agreement of the scores), the whole estimate extrapolated.
+* ``run_cli`` — ``graphmtl run`` on orkut500 end to end with the settings documented for this
+  machine (``RUN_ARGS``), under ``/usr/bin/time -v`` in ``--run-dir``: every stage's time and
+  peak memory from the run's manifest, the peak RSS of the command, and the run's verdict. The
+  run resumes, so a run stopped part-way is finished by calling the section again; the record
+  says which stages ran in this call.
 
 ``--short`` is the reduced mode for a small shared machine: training throughput from one epoch
 over a fraction of the training seeds (the validation is the full one), the projection from a
@@ -64,6 +69,11 @@ YOUTUBE = "snap:youtube,k=100"
 MODEL = ModelConfig(encoder="sage", hidden=128)   # message passing: what the scale stresses
 PROJ = dict(dim=100, train_budget=2000, val_budget=1000)   # the pipeline's projection
 AFFINITY = dict(num_subsets=1000, subset_size=5, standardize=True)
+#: ``graphmtl run`` settings that fit orkut500 on a 2-core, 24 GB machine (docs/scale.md): 10
+#: epochs per model instead of 100, one training seed and one random draw of the group models,
+#: no pairwise baseline.
+RUN_ARGS = ["--k", "20", "--epochs", "10", "--seeds", "1", "--random-draws", "1",
+            "--no-pairwise"]
 
 
 # ---------------------------------------------------------------------- measuring
@@ -461,6 +471,36 @@ def section_train_cli(args) -> dict:
             if proc.returncode else []}
 
 
+def section_run_cli(args) -> dict:
+    run_dir = Path(args.run_dir)
+    cmd = [sys.executable, "-m", "graphmtl.cli", "run", "--data", args.orkut, *RUN_ARGS,
+           "--out", str(run_dir), "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    t0 = time.perf_counter()
+    proc = subprocess.run(["/usr/bin/time", "-v"] + cmd, env=env, capture_output=True,
+                          text=True)
+    wall = time.perf_counter() - t0
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+    manifest = run_dir / "manifest.json"
+    m = json.loads(manifest.read_text()) if manifest.is_file() else {"stages": {}}
+    stages = {name: {"seconds": rec.get("seconds"), "peak_rss_mb": rec.get("peak_rss_mb")}
+              for name, rec in m["stages"].items()}
+    summary_path = run_dir / "report" / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else None
+    finished = proc.returncode == 0 and all(v["seconds"] is not None for v in stages.values())
+    return {"command": f"/usr/bin/time -v graphmtl run --data {args.orkut} {' '.join(RUN_ARGS)} "
+                       f"--out {run_dir}",
+            "exit_status": proc.returncode, "finished": finished,
+            "this_call_wall_s": round(wall, 1),
+            "this_call_peak_rss_gb": round(int(rss.group(1)) / 2**20, 2) if rss else None,
+            "stages": stages,
+            "stage_seconds_total": round(sum(v["seconds"] or 0.0 for v in stages.values()), 1),
+            "verdict": summary and summary["verdict"],
+            "methods": summary and [{k: x[k] for k in ("name", "groups", "macro", "verdict")}
+                                    for x in summary["methods"]],
+            "stderr_tail": proc.stderr.strip().splitlines()[-3:] if proc.returncode else []}
+
+
 def section_surrogate(args) -> dict:
     """The default affinity on the large graph: the surrogate's inputs, then one chunk of subsets
     trained for ``eval_every`` steps and scored once (the peak of a chunk, whatever its number of
@@ -649,6 +689,27 @@ def render(res: dict) -> str:
         L += [f"The default (1000 subsets of 5, 200 steps, a validation pass every 25) "
               f"extrapolated: about {r['default_extrapolated_s']} s on this machine "
               f"({r['extrapolation']}); its memory is that of one chunk.", ""]
+    if "run_cli" in res:
+        c = res["run_cli"]
+        L += ["## `graphmtl run` on orkut500, every stage", "", f"`{c['command']}`", "",
+              md_table(["stage", "seconds", "peak memory (GB)"],
+                       [[k, "-" if v["seconds"] is None else f"{v['seconds']:.0f}",
+                         "not recorded" if v["peak_rss_mb"] is None
+                         else f"{v['peak_rss_mb'] / 1024:.1f}"]
+                        for k, v in c["stages"].items()]), "",
+              f"{'Finished' if c['finished'] else 'NOT finished'} (exit status "
+              f"{c['exit_status']}): {c['stage_seconds_total'] / 3600:.2f} h of stages in all; "
+              f"the last call took {c['this_call_wall_s']:.0f} s with a peak RSS of "
+              f"{c['this_call_peak_rss_gb']} GB (the command and its workers)."]
+        if c.get("verdict"):
+            L.append(f"Verdict of the run: {c['verdict']}")
+        if c.get("methods"):
+            L += ["", md_table(["method", "groups", "test AP", "verdict"],
+                               [[x["name"], x["groups"], f"{100 * x['macro']['ap']:.1f}",
+                                 x["verdict"]] for x in c["methods"]])]
+        if c.get("note"):
+            L += ["", f"Note: {c['note']}"]
+        L.append("")
     if "train_cli" in res:
         c = res["train_cli"]
         L += ["## `graphmtl train` on orkut500, one epoch", "", f"`{c['command']}`", "",
@@ -674,6 +735,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--speedup-batches", type=int, default=4,
                     help="projection batches per rank in the speed-up section")
     ap.add_argument("--orkut", default=ORKUT, help="the large graph (smaller for a smoke run)")
+    ap.add_argument("--run-dir", default="runs/orkut500",
+                    help="run directory of the run_cli section (resumed when it exists)")
     ap.add_argument("--scaling-tasks", default="100,250,500")
     ap.add_argument("--scaling-nodes", default="20000,100000,400000",
                     help="preset sizes for the edge scaling (about 1M / 5M / 21M edges)")
@@ -694,7 +757,8 @@ def main(argv: list[str] | None = None) -> int:
     res = json.loads(path.read_text()) if path.is_file() else {}
     res.setdefault("meta", {})
     funcs = {"youtube": section_youtube, "orkut": section_orkut, "speedup": section_speedup,
-             "train_cli": section_train_cli, "surrogate": section_surrogate}
+             "train_cli": section_train_cli, "surrogate": section_surrogate,
+             "run_cli": section_run_cli}
     for name in [s.strip() for s in args.sections.split(",") if s.strip()]:
         print(f"== {name}", flush=True)
         t0, info = time.perf_counter(), machine()
