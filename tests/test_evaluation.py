@@ -11,7 +11,8 @@ from graphmtl.affinity.signals import head_cosine_affinity, label_cooccurrence_a
 from graphmtl.data import MultiTaskGraph, SplitConfig, stratified_task_splits
 from graphmtl.errors import GraphMTLError
 from graphmtl.evaluation import (ALL_TASKS, GroupingBenchmark, canonical_groups,
-                                 paired_difference, random_groups, size_profile, summarize)
+                                 paired_difference, partner_means, partner_test, random_groups,
+                                 size_profile, summarize)
 from graphmtl.models import ModelConfig, MultiTaskGNN
 from graphmtl.training import TrainConfig
 from graphmtl.training.metrics import tuned_threshold_f1
@@ -264,3 +265,60 @@ def test_combine_affinities_standardises_then_averages():
     assert np.all(np.diag(C) == 0) and np.allclose(C, C.T)
     with pytest.raises(GraphMTLError, match="shapes"):
         combine_affinities(A, np.zeros((4, 4)))
+
+
+# ---------------------------------------------------------------------- partner test
+def _draws(n=60, k=6, D=5, seed=0):
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(n, n))
+    A = (A + A.T) / 2
+    G = np.stack([random_groups([n // k] * k, d, seed) for d in range(D)])
+    return rng, A, G
+
+
+def test_partner_means_is_the_mean_affinity_with_group_mates():
+    rng, A, G = _draws(n=12, k=3, D=2)
+    got = partner_means(A, G)
+    for d in range(2):
+        for i in range(12):
+            mates = [j for j in range(12) if G[d, j] == G[d, i] and j != i]
+            assert got[d, i] == pytest.approx(A[i, mates].mean())
+    # a task alone in its group has no partners: NaN; a stack of affinities is vectorised
+    G1 = np.array([[0, 0, 1], [0, 1, 1]])
+    assert np.isnan(partner_means(np.ones((3, 3)), G1)[0, 2])
+    stack = partner_means(np.stack([A, 2 * A]), G)
+    assert np.allclose(stack[1], 2 * stack[0])
+
+
+def test_partner_test_finds_an_affinity_that_predicts_scores_and_not_noise():
+    rng, A, G = _draws()
+    x = partner_means(A, G)
+    easy = rng.normal(size=(1, 60))                  # per-task level: centred away
+    Y = 0.5 * x + 0.3 * rng.normal(size=x.shape) + 3 * easy
+    real = partner_test(A, G, Y)
+    assert real.rho > 0.2 and real.p_value < 0.02 and real.observations == 300
+    assert real.null_sd < real.rho / 2
+    noise = partner_test(A, G, rng.normal(size=Y.shape) + 3 * easy)
+    assert abs(noise.rho) < 3 * noise.null_sd and noise.p_value > 0.02
+    # the affinity of other tasks (relabelled) does not predict them either
+    p = rng.permutation(60)
+    assert partner_test(A[p][:, p], G, Y).rho < real.rho / 2
+    # seeded; NaN scores drop out; a task with a score in fewer than 2 draws is not used
+    assert partner_test(A, G, Y, seed=3) == partner_test(A, G, Y, seed=3)
+    Y2 = Y.copy()
+    Y2[1:, 0] = np.nan                       # task 0 scored in one draw only: all 5 dropped
+    Y2[2, 1] = np.nan                        # task 1 keeps its 4 other draws
+    assert partner_test(A, G, Y2).observations == 300 - 5 - 1
+
+
+def test_partner_test_rejects_bad_shapes():
+    _, A, G = _draws()
+    Y = np.zeros(G.shape)
+    with pytest.raises(GraphMTLError, match="affinity: expected a square"):
+        partner_test(A[:, :5], G, Y)
+    with pytest.raises(GraphMTLError, match="groups: expected at least 2 groupings"):
+        partner_test(A, G[:1], Y[:1])
+    with pytest.raises(GraphMTLError, match="scores: expected shape"):
+        partner_test(A, G, Y[:, :5])
+    with pytest.raises(GraphMTLError, match="permutations"):
+        partner_test(A, G, Y, permutations=0)
