@@ -443,18 +443,26 @@ def section_speedup(args) -> dict:
             "load_average": load_average()}
 
 
-# ---------------------------------------------------------------------- train CLI
-def section_train_cli(args) -> dict:
-    tmp = Path(tempfile.mkdtemp(prefix="bench_scale_cli_"))
-    cmd = [sys.executable, "-m", "graphmtl.cli", "train", "--data", ORKUT, "--epochs", "1",
-           "--threads", str(args.threads), "--device", args.device, "--out", str(tmp / "run"),
-           "--no-progress"]
+# ---------------------------------------------------------------------- CLI commands
+def _timed_command(cmd: list[str]) -> tuple[subprocess.CompletedProcess, float, float | None]:
+    """Run a graphmtl command under ``/usr/bin/time -v`` (one BLAS thread, this checkout on the
+    path): the finished process, its wall seconds and its peak RSS in GiB (``None`` if
+    ``time`` did not report one)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     t0 = time.perf_counter()
     proc = subprocess.run(["/usr/bin/time", "-v"] + cmd, env=env, capture_output=True,
                           text=True)
     wall = time.perf_counter() - t0
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+    return proc, wall, None if rss is None else int(rss.group(1)) / 2**20
+
+
+def section_train_cli(args) -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix="bench_scale_cli_"))
+    cmd = [sys.executable, "-m", "graphmtl.cli", "train", "--data", ORKUT, "--epochs", "1",
+           "--threads", str(args.threads), "--device", args.device, "--out", str(tmp / "run"),
+           "--no-progress"]
+    proc, wall, peak_gb = _timed_command(cmd)
     results = None
     if (tmp / "run" / "results.json").is_file():
         r = json.loads((tmp / "run" / "results.json").read_text())
@@ -464,8 +472,8 @@ def section_train_cli(args) -> dict:
                        f"--epochs 1 --threads {args.threads} --device {args.device} "
                        "--out RUN --no-progress",
             "exit_status": proc.returncode, "wall_s": round(wall, 1),
-            "peak_rss_gb": round(int(rss.group(1)) / 2**20, 2) if rss else None,
-            "within_24_gb": bool(rss and int(rss.group(1)) < 24 * 2**20 and
+            "peak_rss_gb": None if peak_gb is None else round(peak_gb, 2),
+            "within_24_gb": bool(peak_gb is not None and peak_gb < 24 and
                                  proc.returncode == 0),
             "results": results, "stderr_tail": proc.stderr.strip().splitlines()[-3:]
             if proc.returncode else []}
@@ -475,12 +483,7 @@ def section_run_cli(args) -> dict:
     run_dir = Path(args.run_dir)
     cmd = [sys.executable, "-m", "graphmtl.cli", "run", "--data", args.orkut, *RUN_ARGS,
            "--out", str(run_dir), "--quiet"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    t0 = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-v"] + cmd, env=env, capture_output=True,
-                          text=True)
-    wall = time.perf_counter() - t0
-    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+    proc, wall, peak_gb = _timed_command(cmd)
     manifest = run_dir / "manifest.json"
     m = json.loads(manifest.read_text()) if manifest.is_file() else {"stages": {}}
     stages = {name: {"seconds": rec.get("seconds"), "peak_rss_mb": rec.get("peak_rss_mb")}
@@ -492,7 +495,7 @@ def section_run_cli(args) -> dict:
                        f"--out {run_dir}",
             "exit_status": proc.returncode, "finished": finished,
             "this_call_wall_s": round(wall, 1),
-            "this_call_peak_rss_gb": round(int(rss.group(1)) / 2**20, 2) if rss else None,
+            "this_call_peak_rss_gb": None if peak_gb is None else round(peak_gb, 2),
             "stages": stages,
             "stage_seconds_total": round(sum(v["seconds"] or 0.0 for v in stages.values()), 1),
             "verdict": summary and summary["verdict"],
