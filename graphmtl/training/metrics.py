@@ -278,21 +278,22 @@ def average_precision_columns(scores: torch.Tensor, labels: torch.Tensor, mask: 
         labels: ``[M, C]`` {0, 1} / bool.
         mask: ``[M, C]`` bool, which rows belong to each column.
     """
-    m = mask.bool()
-    y = (labels.bool() & m).double()
-    s = scores.double().masked_fill(~m, float("-inf"))
-    s_sorted, order = s.sort(dim=0, descending=True, stable=True)
-    ys = y.gather(0, order)
-    valid = m.gather(0, order)
-    tp = ys.cumsum(0)
-    count = valid.double().cumsum(0)
+    # Work on [C, M]: sorting contiguous rows is about twice as fast as sorting strided columns.
+    m = mask.bool().T.contiguous()
+    y = labels.bool().T & m
+    s = scores.T.double().masked_fill(~m, float("-inf")).contiguous()
+    s_sorted, order = s.sort(dim=1, descending=True, stable=True)
+    ys = y.gather(1, order).double()
+    valid = m.gather(1, order)
+    tp = ys.cumsum(1)
+    count = valid.double().cumsum(1)
     # A threshold ends where the next row has another score (or no next valid row).
-    nxt = torch.full_like(s_sorted[:1], float("nan"))
-    is_end = valid & (s_sorted != torch.cat([s_sorted[1:], nxt], 0))
+    nxt = torch.full_like(s_sorted[:, :1], float("nan"))
+    is_end = valid & (s_sorted != torch.cat([s_sorted[:, 1:], nxt], 1))
     tp_end = torch.where(is_end, tp, torch.zeros_like(tp))
-    before = torch.cat([torch.zeros_like(tp[:1]), tp_end.cummax(0).values[:-1]], 0)
+    before = torch.cat([torch.zeros_like(tp[:, :1]), tp_end.cummax(1).values[:, :-1]], 1)
     gained = torch.where(is_end, tp - before, torch.zeros_like(tp))
     precision = tp / count.clamp_min(1)
-    n_pos = y.sum(0)
-    ap = (gained * precision).sum(0) / n_pos.clamp_min(1)
+    n_pos = ys.sum(1)
+    ap = (gained * precision).sum(1) / n_pos.clamp_min(1)
     return ap.masked_fill(n_pos == 0, float("nan"))
