@@ -68,13 +68,17 @@ def test_run_produces_groups_report_and_manifest(finished_run):
         json.loads((out / "affinity" / "summary.json").read_text())["task_names"])
 
 
-def test_surrogate_run_needs_no_base_model_or_projection(tmp_path):
-    cfg = tiny_config(affinity=AffinityConfig(method="surrogate", num_subsets=20, subset_size=3),
+@pytest.mark.parametrize("method, label", [("surrogate", "Grad-TAG surrogate"),
+                                           ("subspace", "shared subspace")])
+def test_graph_only_run_needs_no_base_model_or_projection(tmp_path, method, label):
+    cfg = tiny_config(affinity=AffinityConfig(method=method, num_subsets=20, subset_size=3),
                       compare=CompareConfig(pairwise=False, random_draws=1, seeds=1, workers=1))
     result = run_pipeline(cfg, tmp_path, quiet=True, progress=False)
     assert "base" not in result.executed and "projection" not in result.executed
-    assert result.methods[0].name == "Grad-TAG surrogate"
+    assert result.methods[0].name == label
     assert result.methods[0].vs_random["ap"].kind == "draws"   # one seed: over the draws
+    for name in ("affinity", "subsets", "scores"):
+        assert (tmp_path / "affinity" / f"{name}.npy").is_file()
 
 
 def test_rerun_skips_every_stage(finished_run):

@@ -14,7 +14,7 @@ from graphmtl.utils.config import config_from_dict, replace_checked
 
 
 #: Ways of estimating the task affinity (see :mod:`graphmtl.pipeline.methods`).
-AFFINITY_METHODS = ("surrogate", "combined", "gradtag", "trained", "head_cosine",
+AFFINITY_METHODS = ("surrogate", "combined", "subspace", "gradtag", "trained", "head_cosine",
                     "label_cooccurrence", "gradient_cosine")
 #: Forms of the gradient-based Grad-TAG estimate (``method="gradtag"``).
 GRADTAG_MODES = ("offset", "reference")
@@ -28,7 +28,9 @@ class AffinityConfig:
         method: ``combined`` (the surrogate affinity and the base model's head cosine, each
             standardised, averaged; recovered the planted groups where either alone did not,
             docs/method.md §6), ``surrogate`` (batched surrogate training,
-            :class:`~graphmtl.affinity.SurrogateAffinityEstimator`), ``gradtag`` (projected
+            :class:`~graphmtl.affinity.SurrogateAffinityEstimator`), ``subspace`` (closed-form
+            reduced-rank linear models of the subsets, no training and no base model,
+            :class:`~graphmtl.affinity.SubspaceAffinityEstimator`), ``gradtag`` (projected
             gradients of the base model, :class:`~graphmtl.affinity.GradTAGEstimator`, in form
             ``mode``), ``trained`` (every sampled subset actually trained: the reference,
             costly),

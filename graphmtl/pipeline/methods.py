@@ -87,6 +87,19 @@ def _surrogate(inp: MethodInputs, cfg: AffinityConfig, work: Path) -> AffinityEs
                              "surrogate": est.config.to_dict()})
 
 
+def _subspace(inp: MethodInputs, cfg: AffinityConfig, work: Path) -> AffinityEstimate:
+    from graphmtl.affinity import SubspaceAffinityEstimator
+
+    est = SubspaceAffinityEstimator(
+        **subset_args(SubspaceAffinityEstimator, cfg, inp.graph.num_tasks),
+        standardize=cfg.standardize, seed=cfg.seed).fit(inp.graph)
+    return AffinityEstimate(est.affinity_, {"subsets": est.subsets_, "scores": est.scores_},
+                            {"subsets": int(est.subsets_.shape[0]),
+                             "subset_size": int(est.subsets_.sum(1).max()),
+                             "coverage": est.coverage_, "timings": est.timings_,
+                             "subspace": est.config.to_dict()})
+
+
 def _combined(inp: MethodInputs, cfg: AffinityConfig, work: Path) -> AffinityEstimate:
     """The surrogate affinity and the base model's head cosine, each z-scored, averaged."""
     from graphmtl.affinity import combine_affinities
@@ -153,6 +166,7 @@ def _gradient_cosine(inp: MethodInputs, cfg: AffinityConfig, work: Path) -> Affi
 METHODS: dict[str, AffinityMethod] = {m.name: m for m in (
     AffinityMethod("surrogate", "Grad-TAG surrogate", (), _surrogate),
     AffinityMethod("combined", "surrogate + head cosine", ("base",), _combined),
+    AffinityMethod("subspace", "shared subspace", (), _subspace),
     AffinityMethod("gradtag", "Grad-TAG gradient", ("base", "store"), _gradtag),
     AffinityMethod("trained", "trained affinity", (), _trained),
     AffinityMethod("head_cosine", "head cosine", ("base",), _head_cosine),
