@@ -9,7 +9,8 @@ import torch
 from sklearn.linear_model import Ridge
 from sklearn.metrics import adjusted_rand_score, average_precision_score
 
-from graphmtl.affinity import SubspaceAffinityEstimator, SubspaceConfig, ridge_coefficients
+from graphmtl.affinity import (SubspaceAffinityEstimator, SubspaceConfig, combine_affinities,
+                               ridge_coefficients)
 from graphmtl.affinity import subspace as subspace_module
 from graphmtl.affinity.surrogate import surrogate_inputs
 from graphmtl.clustering import TaskClustering
@@ -92,15 +93,40 @@ def test_full_rank_shares_nothing(graph):
                for i in range(graph.num_tasks))
 
 
-def test_recovers_planted_groups():
-    g = load_dataset("synthetic:preset=annotated_scarce,seed=0")
-    planted = np.asarray(g.provenance["planted_groups"])
-    est = SubspaceAffinityEstimator(num_subsets=300, seed=0).fit(g)
-    labels = TaskClustering(k=int(planted.max()) + 1).fit(est.affinity_).labels_
+@pytest.fixture(scope="module")
+def planted_graph():
+    return load_dataset("synthetic:preset=annotated_scarce,seed=0")
+
+
+@pytest.mark.parametrize("part", ["affinity_", "affinity_subsets_", "correlation_"])
+def test_recovers_planted_groups(planted_graph, part):
+    """The result, and each of its two parts alone, separates the planted groups."""
+    planted = np.asarray(planted_graph.provenance["planted_groups"])
+    est = SubspaceAffinityEstimator(num_subsets=300, seed=0).fit(planted_graph)
+    A = getattr(est, part) * (1 - np.eye(len(planted)))
+    labels = TaskClustering(k=int(planted.max()) + 1).fit(A).labels_
     assert adjusted_rand_score(planted, labels) > 0.9
     same = planted[:, None] == planted[None, :]
     off = ~np.eye(len(planted), dtype=bool)
-    assert est.affinity_[same & off].mean() > est.affinity_[~same].mean()
+    assert A[same & off].mean() > A[~same].mean()
+
+
+def test_correlation_covers_pairs_no_subset_holds(planted_graph):
+    """Three subsets of 5 hold at most 30 of 435 pairs: the subsets' affinity is 0 elsewhere,
+    the combined one still ranks every pair."""
+    est = SubspaceAffinityEstimator(num_subsets=3, seed=0).fit(planted_graph)
+    off = ~np.eye(planted_graph.num_tasks, dtype=bool)
+    assert (est.affinity_subsets_[off] == 0).mean() > 0.9
+    assert (est.affinity_[off] != 0).mean() > 0.99
+
+
+def test_affinity_is_the_combination_of_its_parts(graph):
+    est = fit(graph)
+    pairwise = est.correlation_ * (1 - np.eye(graph.num_tasks))
+    np.testing.assert_allclose(est.affinity_, combine_affinities(est.affinity_subsets_, pairwise))
+    alone = fit(graph, correlation=False)
+    np.testing.assert_array_equal(alone.affinity_, alone.affinity_subsets_)
+    np.testing.assert_array_equal(alone.affinity_subsets_, est.affinity_subsets_)
 
 
 def test_shapes_and_invariants(graph):

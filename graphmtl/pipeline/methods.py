@@ -93,7 +93,9 @@ def _subspace(inp: MethodInputs, cfg: AffinityConfig, work: Path) -> AffinityEst
     est = SubspaceAffinityEstimator(
         **subset_args(SubspaceAffinityEstimator, cfg, inp.graph.num_tasks),
         standardize=cfg.standardize, seed=cfg.seed).fit(inp.graph)
-    return AffinityEstimate(est.affinity_, {"subsets": est.subsets_, "scores": est.scores_},
+    return AffinityEstimate(est.affinity_, {"subsets": est.subsets_, "scores": est.scores_,
+                                            "affinity_subsets": est.affinity_subsets_,
+                                            "correlation": est.correlation_},
                             {"subsets": int(est.subsets_.shape[0]),
                              "subset_size": int(est.subsets_.sum(1).max()),
                              "coverage": est.coverage_, "timings": est.timings_,
