@@ -87,14 +87,20 @@ METHODS: dict[str, Method] = {
     "surrogate + head cosine": Method({"method": "combined"}, {},
                                       "both affinities standardised and averaged",
                                       combines=("Grad-TAG surrogate", "head cosine")),
+    "shared subspace": Method({"method": "subspace"}, {},
+                              "closed-form reduced-rank linear models of the subsets"),
     "trained affinity": Method({"method": "trained"}, {}, "every sampled subset trained"),
     "pairwise (sampled)": Method({}, {}, "3n sampled pairs + n single tasks trained"),
     "head cosine": Method({"method": "head_cosine"}, {}, "output weights of the base model"),
     "label co-occurrence": Method({"method": "label_cooccurrence"}, {},
                                   "Jaccard of training positives"),
 }
+#: The fidelity check's noise ceiling: the trained affinity's subsets trained once more, with the
+#: training seed shifted by ``RERUN_SEED``.
+RERUN, RERUN_SEED = "trained affinity, trained again", 1000
 #: Methods whose estimate can be recomputed on given subsets (for the fidelity check).
-FIDELITY = ("Grad-TAG offset (previous default)", "Grad-TAG reference", "Grad-TAG surrogate")
+FIDELITY = ("Grad-TAG offset (previous default)", "Grad-TAG reference", "Grad-TAG surrogate",
+            "shared subspace")
 
 
 # ---------------------------------------------------------------------- one seed
@@ -116,7 +122,8 @@ def run_seed(dataset: str, seed: int, args, work: Path) -> dict[str, Any]:
     done_path = work / "seed.json"
     if done_path.is_file():
         done = read_json(done_path)
-        if set(args.methods) <= set(done["methods"]):   # a method added later: run it too
+        if set(args.methods) <= set(done["methods"]) and not (   # else: add what is missing
+                _fidelity_wanted(args) - set(done.get("fidelity") or {})):
             return done
     graph = load_dataset(ds.spec.format(seed=seed))
     planted = graph.provenance.get("planted_groups")
@@ -157,7 +164,7 @@ def run_seed(dataset: str, seed: int, args, work: Path) -> dict[str, Any]:
               f"({cost['wall_s']:.0f} s wall, {cost['cpu_s']:.0f} s CPU)", flush=True)
 
     fidelity = (_fidelity(graph, cfg, work, names, stores, planted, seed)
-                if args.fidelity and "trained affinity" in names else {})
+                if _fidelity_wanted(args) else {})
 
     bench = GroupingBenchmark(cfg.model, cfg.train, random_draws=args.draws,
                               workers=args.workers, progress=False)
@@ -266,33 +273,51 @@ def _estimate(graph, cfg, spec: Method, seed: int, base_dir: Path, base_cost: di
                           if key in ("subsets", "subset_size")}, cost
 
 
+def _fidelity_wanted(args) -> set[str]:
+    """The rows of the fidelity check this call asks for (empty without ``--fidelity`` or
+    without the trained affinity to compare with)."""
+    if not args.fidelity or "trained affinity" not in args.methods:
+        return set()
+    return {"trained affinity", RERUN} | {n for n in FIDELITY if n in args.methods}
+
+
 def _fidelity(graph, cfg, work: Path, names, stores, planted, seed) -> dict[str, Any]:
     """Each estimate on the trained affinity's subsets against the trained scores."""
     from scipy.stats import spearmanr
 
-    from graphmtl.affinity import (GradTAGEstimator, SurrogateAffinityEstimator,
-                                   standardize_scores)
+    from graphmtl.affinity import (GradTAGEstimator, SubspaceAffinityEstimator,
+                                   SurrogateAffinityEstimator, standardize_scores)
     from graphmtl.utils.io import atomic_write_json, read_json
 
     path = work / "fidelity.json"
-    if path.is_file():
-        return read_json(path)
+    done = read_json(path) if path.is_file() else {}
+    todo = [n for n in (RERUN, *FIDELITY) if (n in names or n == RERUN) and n not in done]
+    if done and not todo:
+        return done
     tdir = work / _slug("trained affinity")
     M = np.load(tdir / "subsets.npy")
     truth = np.load(tdir / "scores.npy")                       # validation AP [m, n]
     scores = {"trained affinity": truth}
-    for name in FIDELITY:
-        if name not in names:
+    for name in todo:            # a method added later is compared too; the others are kept
+        if name == RERUN:        # the same subsets trained again: how far training noise lets
+            from graphmtl.affinity import TrainedSubsetScores   # any estimate agree
+
+            scores[name] = TrainedSubsetScores(
+                cfg.model, cfg.train.replace(seed=seed + RERUN_SEED), workers=cfg.compare.workers,
+                progress=False).fit(graph, M, results=work / "trained_rerun.jsonl").result_.ap
             continue
         spec = METHODS[name].affinity
         if spec["method"] == "surrogate":
             est = SurrogateAffinityEstimator(seed=seed).fit(graph, subsets=M)
+        elif spec["method"] == "subspace":
+            est = SubspaceAffinityEstimator(seed=seed).fit(graph, subsets=M)
         else:
             est = GradTAGEstimator(mode=spec["mode"], standardize=True, seed=seed).fit(
                 stores[_slug(name)], subsets=M, checkpoint=work / "base" / "model.pt",
                 graph=graph)
         scores[name] = est.scores_
-    out: dict[str, Any] = {"subsets": int(M.shape[0]), "subset_size": int(M.sum(1).max())}
+    out: dict[str, Any] = {**done, "subsets": int(M.shape[0]),
+                           "subset_size": int(M.sum(1).max())}
     Zt = standardize_scores(M & np.isfinite(truth), np.where(np.isfinite(truth), truth, np.nan))
     for name, F in scores.items():
         ok = M & np.isfinite(F)
@@ -362,7 +387,7 @@ def report(dataset: str, runs: list[dict[str, Any]], args) -> None:
     partners = partner_tests(dataset, runs, args)
     ds = DATASETS[dataset]
     cmd = command(NAME)
-    fid_names = [n for n in ("trained affinity", *FIDELITY)
+    fid_names = [n for n in ("trained affinity", RERUN, *FIDELITY)
                  if all(n in r.get("fidelity", {}) for r in runs)]
     lines = [f"# Grouping benchmark: {dataset}", "",
              f"Command: `{cmd}`  ",

@@ -53,12 +53,12 @@ def test_result_by_task_name(discovery):
     np.testing.assert_array_equal(r.affinity, np.load(out / "affinity" / "affinity.npy"))
     assert set(r.model_paths) == set(r.groups) and all(p.is_file() for p in r.model_paths.values())
     names = [m.name for m in r.methods]
-    assert names[0] == "surrogate + head cosine" and "all tasks (one model)" in names
+    assert names[0] == "shared subspace" and "all tasks (one model)" in names
     assert any(m.startswith("random groups") for m in names)
     assert not any(m.startswith("pairwise") for m in names)      # off by default here
     assert r.report_html.is_file() and r.report_md.is_file() and r.run_dir == out
     text = str(r)
-    assert text.startswith("2 groups of 5 tasks:") and "surrogate + head cosine" in text
+    assert text.startswith("2 groups of 5 tasks:") and "shared subspace" in text
 
 
 def test_graph_is_saved_in_the_run_and_options_reach_the_config(discovery):

@@ -168,7 +168,8 @@ def test_plan_warns_up_front_with_the_flag_that_shrinks_a_stage():
         train_mask[:2] = True
         val_mask = torch.ones(400_000, 1, dtype=torch.bool)     # every node a validation row
 
-    cfg = PipelineConfig(compare=CompareConfig(pairwise_pairs="all"))
+    cfg = PipelineConfig(compare=CompareConfig(pairwise_pairs="all"),
+                         affinity=AffinityConfig(method="combined"))
     est = {e.stage: e for e in plan_run(cfg, Big)}
     assert est["pairwise"].models == 500 * 499 // 2 + 500
     warnings = plan_warnings(cfg, Big)
@@ -178,7 +179,7 @@ def test_plan_warns_up_front_with_the_flag_that_shrinks_a_stage():
     # the default surrogate scores a 100k-row sample of the 400k validation rows: under the
     # hour on a CPU; five times its subsets are not
     assert not any(w.startswith("stage affinity") for w in warnings)
-    many = cfg.replace(affinity=AffinityConfig(num_subsets=5000))
+    many = cfg.replace(affinity=AffinityConfig(method="combined", num_subsets=5000))
     assert any(w.startswith("stage affinity: about") and "--device cuda" in w
                for w in plan_warnings(many, Big))
     gpu = many.replace(train=many.train.replace(device="cuda"))
@@ -189,8 +190,28 @@ def test_plan_warns_up_front_with_the_flag_that_shrinks_a_stage():
     assert plan_warnings(tiny_config(affinity=AffinityConfig(method="surrogate")), tiny) == []
 
 
-def test_default_affinity_is_combined():
-    assert PipelineConfig().affinity.method == "combined"
+def test_plan_of_the_shared_subspace():
+    import torch
+
+    from graphmtl.pipeline.plan import plan_run, plan_warnings
+
+    class Big:   # 500 tasks on 400k nodes, every node labelled for training and validation
+        num_tasks, num_nodes, num_features = 500, 400_000, 64
+        train_mask = torch.ones(400_000, 1, dtype=torch.bool)
+        val_mask = torch.ones(400_000, 1, dtype=torch.bool)
+
+    cfg = PipelineConfig(affinity=AffinityConfig(method="subspace"),
+                         compare=CompareConfig(pairwise=False))
+    est = {e.stage: e for e in plan_run(cfg, Big)}
+    assert "base" not in est and 60 < est["affinity"].seconds < 3600     # measured: 240 s
+    assert not any(w.startswith("stage affinity") for w in plan_warnings(cfg, Big))
+    huge = cfg.replace(affinity=AffinityConfig(method="subspace", num_subsets=100_000))
+    assert any(w.startswith("stage affinity: about") and "--subsets" in w
+               for w in plan_warnings(huge, Big))
+
+
+def test_default_affinity_is_the_shared_subspace():
+    assert PipelineConfig().affinity.method == "subspace"
 
 
 def test_combined_run_trains_the_base_model_but_no_projection(tmp_path):

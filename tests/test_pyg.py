@@ -398,7 +398,7 @@ def test_cli_run_on_a_saved_pyg_graph(tmp_path, capsys):
                    "--quiet"])
     assert rc == 0
     out = capsys.readouterr().out
-    assert "surrogate + head cosine" in out
+    assert "shared subspace" in out
     assert (tmp_path / "run" / "report" / "report.html").is_file()
     saved = MultiTaskGraph.load(tmp_path / "run" / "data" / "graph.npz")
     assert_same_graph(g, saved)

@@ -14,7 +14,7 @@ from graphmtl.utils.config import config_from_dict, replace_checked
 
 
 #: Ways of estimating the task affinity (see :mod:`graphmtl.pipeline.methods`).
-AFFINITY_METHODS = ("surrogate", "combined", "subspace", "gradtag", "trained", "head_cosine",
+AFFINITY_METHODS = ("subspace", "combined", "surrogate", "gradtag", "trained", "head_cosine",
                     "label_cooccurrence", "gradient_cosine")
 #: Forms of the gradient-based Grad-TAG estimate (``method="gradtag"``).
 GRADTAG_MODES = ("offset", "reference")
@@ -25,17 +25,13 @@ class AffinityConfig:
     """How the task affinity is estimated.
 
     Args:
-        method: ``combined`` (the surrogate affinity and the base model's head cosine, each
-            standardised, averaged; recovered the planted groups where either alone did not,
-            docs/method.md §6), ``surrogate`` (batched surrogate training,
-            :class:`~graphmtl.affinity.SurrogateAffinityEstimator`), ``subspace`` (closed-form
-            reduced-rank linear models of the subsets, no training and no base model,
-            :class:`~graphmtl.affinity.SubspaceAffinityEstimator`), ``gradtag`` (projected
-            gradients of the base model, :class:`~graphmtl.affinity.GradTAGEstimator`, in form
-            ``mode``), ``trained`` (every sampled subset actually trained: the reference,
-            costly),
-            or a cheap single-model signal: ``head_cosine`` (output weights of the base model),
-            ``label_cooccurrence`` (Jaccard of training positives), ``gradient_cosine``.
+        method: ``subspace`` (closed-form reduced-rank linear models of the subsets and
+            the tasks' fitted-score correlation; no training, no base model), ``combined``
+            (surrogate affinity and head cosine, averaged), ``surrogate`` (batched surrogate
+            training), ``gradtag`` (projected gradients of the base model, in form ``mode``),
+            ``trained`` (every sampled subset trained: the reference, costly), or a
+            single-model signal: ``head_cosine``, ``label_cooccurrence``, ``gradient_cosine``
+            (docs/method.md §4–6).
         mode: the Grad-TAG form, ``offset`` or ``reference`` (``method="gradtag"`` only).
         num_subsets: ``m`` sampled task subsets (``None``: the estimator's own default).
         subset_size: ``s`` tasks per subset (``None``: the estimator's default; capped at
@@ -45,7 +41,7 @@ class AffinityConfig:
         seed: seed of the subset sample (and of the estimator's own randomness).
     """
 
-    method: str = "combined"
+    method: str = "subspace"
     mode: str = "offset"
     num_subsets: int | None = None
     subset_size: int | None = None

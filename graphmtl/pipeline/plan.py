@@ -30,6 +30,12 @@ SEEDS_PER_SECOND = {"sign": 70_000.0, "sage": 17_000.0, "gcn": 17_000.0, "gat": 
 #: project's 2-core machine: one chunk of 256 surrogates, 25 steps and a validation pass on
 #: 20k rows, about 110 GFLOP, took 74 s at load 3, i.e. about 3e9 per unloaded core).
 SURROGATE_FLOPS_PER_SECOND = 3e9
+#: Shared-subspace affinity, measured on this project's 2-core machine (orkut500: 500 tasks,
+#: 400k training rows, 64 inputs, 1,000 subsets of 5 scored on 100k validation rows; one thread,
+#: load 2): the per-task Gram matrices at 1.3e10 multiply-adds per second (63 s), the AP scoring
+#: at 3.2e6 (subset, task, row) entries per second (156 s).
+SUBSPACE_GRAM_PER_SECOND = 1.3e10
+SUBSPACE_ENTRIES_PER_SECOND = 3.2e6
 #: A stage above this many estimated seconds gets a warning.
 WARN_SECONDS = 3600.0
 
@@ -109,6 +115,8 @@ def plan_run(config: PipelineConfig, graph) -> list[StageEstimate]:
                                  "--epochs, or another --affinity"))
     if cfg.affinity.method in ("surrogate", "combined"):
         out.append(_surrogate_estimate(cfg, graph, feats))
+    if cfg.affinity.method == "subspace":
+        out.append(_subspace_estimate(cfg, graph, feats))
     if cfg.affinity.method == "trained":
         m = cfg.affinity.num_subsets or 150
         s = cfg.affinity.subset_size or 5
@@ -158,6 +166,27 @@ def _surrogate_estimate(cfg: PipelineConfig, graph, feats: float) -> StageEstima
         cores *= 100                                            # a GPU: not the bottleneck
     return StageEstimate("affinity", m, flops / (SURROGATE_FLOPS_PER_SECOND * cores), memory,
                          "--subsets, --device cuda, or --affinity head_cosine")
+
+
+def _subspace_estimate(cfg: PipelineConfig, graph, feats: float) -> StageEstimate:
+    """Shared-subspace models: one Gram matrix per task over the training rows (``input_dim²``
+    multiply-adds per row; tasks that share their rows share it, so this is an upper bound),
+    then one AP per (subset, task) over the scored validation rows."""
+    from graphmtl.affinity import SubspaceAffinityEstimator, SubspaceConfig
+    from graphmtl.pipeline.methods import subset_args
+
+    sc = SubspaceConfig()
+    sizes = subset_args(SubspaceAffinityEstimator, cfg.affinity, graph.num_tasks)
+    m, s = sizes["num_subsets"], sizes["subset_size"]
+    rows = float(graph.train_mask.any(1).sum())
+    val_rows = float(graph.val_mask.any(1).sum())
+    if sc.val_rows is not None:
+        val_rows = min(val_rows, float(sc.val_rows))
+    D = sc.input_dim or graph.num_features * (sc.hops + 1)
+    seconds = (graph.num_tasks * rows * D * D / SUBSPACE_GRAM_PER_SECOND
+               + m * s * val_rows / SUBSPACE_ENTRIES_PER_SECOND)
+    memory = feats + sc.row_chunk * D * D * 8 + (1 << 25) * 80      # Gram block, AP temporaries
+    return StageEstimate("affinity", m, seconds, memory, "--subsets, or --affinity head_cosine")
 
 
 def plan_warnings(config: PipelineConfig, graph) -> list[str]:
