@@ -278,15 +278,17 @@ def average_precision_columns(scores: torch.Tensor, labels: torch.Tensor, mask: 
         labels: ``[M, C]`` {0, 1} / bool.
         mask: ``[M, C]`` bool, which rows belong to each column.
     """
-    # Work on [C, M]: sorting contiguous rows is about twice as fast as sorting strided columns.
+    # Work on [C, M]: sorting contiguous rows is about twice as fast as sorting strided columns;
+    # scores are ranked in their own floating dtype (a float64 copy would order them alike).
     m = mask.bool().T.contiguous()
     y = labels.bool().T & m
-    s = scores.T.double().masked_fill(~m, float("-inf")).contiguous()
+    dtype = scores.dtype if scores.is_floating_point() else torch.float64
+    s = scores.T.to(dtype).masked_fill(~m, float("-inf")).contiguous()
     s_sorted, order = s.sort(dim=1, descending=True, stable=True)
-    ys = y.gather(1, order).double()
+    ys = y.gather(1, order)
     valid = m.gather(1, order)
-    tp = ys.cumsum(1)
-    count = valid.double().cumsum(1)
+    tp = ys.cumsum(1, dtype=torch.float64)
+    count = valid.cumsum(1, dtype=torch.float64)
     # A threshold ends where the next row has another score (or no next valid row).
     nxt = torch.full_like(s_sorted[:, :1], float("nan"))
     is_end = valid & (s_sorted != torch.cat([s_sorted[:, 1:], nxt], 1))
@@ -294,6 +296,6 @@ def average_precision_columns(scores: torch.Tensor, labels: torch.Tensor, mask: 
     before = torch.cat([torch.zeros_like(tp[:, :1]), tp_end.cummax(1).values[:, :-1]], 1)
     gained = torch.where(is_end, tp - before, torch.zeros_like(tp))
     precision = tp / count.clamp_min(1)
-    n_pos = ys.sum(1)
+    n_pos = tp[:, -1]
     ap = (gained * precision).sum(1) / n_pos.clamp_min(1)
     return ap.masked_fill(n_pos == 0, float("nan"))
