@@ -286,7 +286,8 @@ def _fidelity(graph, cfg, work: Path, names, stores, planted, seed) -> dict[str,
     from scipy.stats import spearmanr
 
     from graphmtl.affinity import (GradTAGEstimator, SubspaceAffinityEstimator,
-                                   SurrogateAffinityEstimator, standardize_scores)
+                                   SurrogateAffinityEstimator, TrainedSubsetScores,
+                                   standardize_scores)
     from graphmtl.utils.io import atomic_write_json, read_json
 
     path = work / "fidelity.json"
@@ -300,9 +301,7 @@ def _fidelity(graph, cfg, work: Path, names, stores, planted, seed) -> dict[str,
     scores = {"trained affinity": truth}
     for name in todo:            # a method added later is compared too; the others are kept
         if name == RERUN:        # the same subsets trained again: how far training noise lets
-            from graphmtl.affinity import TrainedSubsetScores   # any estimate agree
-
-            scores[name] = TrainedSubsetScores(
+            scores[name] = TrainedSubsetScores(                 # any estimate agree
                 cfg.model, cfg.train.replace(seed=seed + RERUN_SEED), workers=cfg.compare.workers,
                 progress=False).fit(graph, M, results=work / "trained_rerun.jsonl").result_.ap
             continue
