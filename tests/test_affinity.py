@@ -9,7 +9,8 @@ from graphmtl.affinity import (BatchedSubsetSolver, GradTAGEnsemble, GradTAGEsti
                                pair_subsets, pairwise_affinity, sample_subsets, score_subsets,
                                standardize_scores, symmetrize)
 from graphmtl.affinity.matrices import gradient_cosine_affinity
-from graphmtl.affinity.subsets import as_membership, cooccurrence
+from graphmtl.affinity.subsets import (as_membership, cooccurrence, padded_members,
+                                      scatter_members)
 from graphmtl.testing.stores import block_groups, write_synthetic_store
 from graphmtl.errors import GraphMTLError
 
@@ -315,3 +316,15 @@ def test_line_search_shortens_overshooting_steps_and_still_matches_scipy():
     for k in range(3):
         ref_w, _ = _reference_fit((z, f0, y, w, ptr), M[k], lam)
         np.testing.assert_allclose(fit.weights[k].numpy(), ref_w, atol=1e-5)
+
+
+def test_padded_members_and_their_scatter_back():
+    M = np.array([[0, 1, 0, 1, 1], [1, 0, 0, 0, 0], [0, 0, 1, 1, 0]], dtype=bool)
+    idx, valid = padded_members(M)
+    assert idx.dtype == np.int64 and idx.tolist() == [[1, 3, 4], [0, 0, 0], [2, 3, 0]]
+    assert valid.tolist() == [[True, True, True], [True, False, False], [True, True, False]]
+    values = np.arange(9, dtype=float).reshape(3, 3)
+    out = scatter_members(values, idx, valid, 5)
+    assert np.array_equal(np.isfinite(out), M)                 # NaN outside the subsets
+    assert out[0, [1, 3, 4]].tolist() == [0, 1, 2] and out[1, 0] == 3    # padding not written
+    assert out[2, [2, 3]].tolist() == [6, 7]

@@ -189,3 +189,32 @@ def as_membership(subsets, task_names: Sequence[str]) -> np.ndarray:
     empty = np.flatnonzero(~M.any(1))
     check(empty.size == 0, f"subset {empty[0] if empty.size else -1}: empty subset")
     return M
+
+
+def padded_members(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each subset's tasks as one padded index row, for computations batched over subsets.
+
+    Args:
+        M: bool membership ``[m, n]``.
+
+    Returns:
+        ``idx`` int64 ``[m, s]`` (``s`` the largest subset's size): subset ``k``'s task positions
+        in increasing order, then padding slots pointing at task 0; ``valid`` bool ``[m, s]``:
+        which slots hold a task.
+    """
+    M = np.asarray(M, dtype=bool)
+    sizes = M.sum(1)
+    s = int(sizes.max())
+    members = np.argsort(~M, axis=1, kind="stable")[:, :s]     # members first, in order
+    valid = np.arange(s)[None, :] < sizes[:, None]
+    return np.where(valid, members, 0).astype(np.int64), valid
+
+
+def scatter_members(values: np.ndarray, idx: np.ndarray, valid: np.ndarray,
+                    n: int) -> np.ndarray:
+    """``[m, n]`` from per-slot ``values`` ``[m, s]`` laid out as :func:`padded_members`: each
+    valid slot's value at its task's column, NaN outside the subsets."""
+    out = np.full((idx.shape[0], n), np.nan)
+    rows = np.broadcast_to(np.arange(idx.shape[0])[:, None], idx.shape)
+    out[rows[valid], idx[valid]] = values[valid]
+    return out

@@ -37,7 +37,8 @@ import numpy as np
 import torch
 
 from graphmtl.affinity.matrices import combine_affinities, higher_order_affinity, symmetrize
-from graphmtl.affinity.subsets import as_membership, coverage_report, sample_subsets
+from graphmtl.affinity.subsets import (as_membership, coverage_report, padded_members,
+                                      sample_subsets, scatter_members)
 from graphmtl.affinity.surrogate import EVAL_ENTRIES, surrogate_inputs, validation_rows
 from graphmtl.errors import check
 from graphmtl.training.metrics import average_precision_columns
@@ -213,14 +214,9 @@ class SubspaceAffinityEstimator:
         task's own (scaled) ridge prediction on the validation rows; ``y`` / ``val_mask``
         ``[Rv, n]``."""
         m, n = M.shape
-        s = int(M.sum(1).max())
         # Task index per slot; smaller subsets pad with slots that carry no correlation.
-        idx = np.zeros((m, s), dtype=np.int64)
-        valid = np.zeros((m, s), dtype=bool)
-        for k, row in enumerate(M):
-            members = np.flatnonzero(row)
-            idx[k, :len(members)] = members
-            valid[k, :len(members)] = True
+        idx, valid = padded_members(M)
+        s = idx.shape[1]
         idx_t, valid_t = torch.from_numpy(idx), torch.from_numpy(valid)
         pair = (valid_t[:, :, None] & valid_t[:, None, :]).to(corr.dtype)
         C = corr[idx_t[:, :, None], idx_t[:, None, :]] * pair                      # [m, s, s]
@@ -228,16 +224,13 @@ class SubspaceAffinityEstimator:
         V = vecs[:, :, -min(self.config.rank, s):].float()                         # [m, s, r]
         P = V @ V.transpose(1, 2)                                                  # [m, s, s]
         Rv = pred.shape[0]
-        out = np.full((m, n), np.nan)
+        ap = np.full((m, s), np.nan)
         block = max(1, EVAL_ENTRIES // (Rv * s))
         for lo in range(0, m, block):
             ii = idx_t[lo:lo + block]
             u = torch.einsum("rbs,bst->rbt", pred[:, ii], P[lo:lo + block])         # [Rv, b, s]
             b = u.shape[1]
             ok = val_mask[:, ii] & valid_t[lo:lo + block][None]
-            ap = average_precision_columns(u.reshape(Rv, -1), y[:, ii].reshape(Rv, -1),
-                                           ok.reshape(Rv, -1)).reshape(b, s).numpy()
-            keep = valid[lo:lo + b]
-            rows = np.repeat(np.arange(lo, lo + b)[:, None], s, axis=1)
-            out[rows[keep], idx[lo:lo + b][keep]] = ap[keep]
-        return out
+            ap[lo:lo + b] = average_precision_columns(
+                u.reshape(Rv, -1), y[:, ii].reshape(Rv, -1), ok.reshape(Rv, -1)).reshape(b, s)
+        return scatter_members(ap, idx, valid, n)

@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 from graphmtl.affinity.matrices import higher_order_affinity, symmetrize
-from graphmtl.affinity.subsets import as_membership, coverage_report, sample_subsets
+from graphmtl.affinity.subsets import (as_membership, coverage_report, padded_members,
+                                      sample_subsets, scatter_members)
 from graphmtl.errors import check
 from graphmtl.training.metrics import average_precision_columns
 
@@ -231,14 +232,9 @@ class SurrogateAffinityEstimator:
         """Train the surrogates of ``block`` (bool ``[B, n]``); return their ``[B, n]`` scores."""
         cfg = self.config
         B, n = block.shape
-        s = int(block.sum(1).max())
         # Task index per output; subsets smaller than s pad with a task masked out of the loss.
-        idx = np.zeros((B, s), dtype=np.int64)
-        valid = np.zeros((B, s), dtype=bool)
-        for b, row in enumerate(block):
-            members = np.flatnonzero(row)
-            idx[b, :len(members)] = members
-            valid[b, :len(members)] = True
+        idx, valid = padded_members(block)
+        s = idx.shape[1]
         idx_t, valid_t = torch.from_numpy(idx).to(device), torch.from_numpy(valid).to(device)
         stack = _Stack(B, X.shape[1], cfg.hidden, s, gen, device)
         opt = torch.optim.Adam(stack.params(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -295,8 +291,4 @@ class SurrogateAffinityEstimator:
             opt.step()
             if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
                 evaluate()
-        out = np.full((B, n), np.nan)
-        rows_b = np.repeat(np.arange(B), s)
-        keep = valid.reshape(-1)
-        out[rows_b[keep], idx.reshape(-1)[keep]] = best.reshape(-1)[keep]
-        return out
+        return scatter_members(best, idx, valid, n)
