@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from experiments.harness import WORK, command, machine, md_table, run, write_results
+from graphmtl.evaluation.benchmark import GROUP_INITS
 
 NAME = "bench_grouping"
 
@@ -59,6 +60,12 @@ DATASETS: dict[str, Dataset] = {
                       "Amazon-100 (shared file), papers' protocol: 2 training positives"),
     "blogcatalog": Dataset("blogcatalog,seed={seed}", 8, "BlogCatalog, 39 labels, 20 %"),
 }
+#: Datasets with a recorded run of group models fine-tuned from the all-task model
+#: (``--group-init all_tasks``, result ``NAME_<dataset>_from_all_tasks``).
+FINE_TUNED = ("annotated_scarce", "annotated_moderate", "annotated_disjoint", "amazon", "youtube")
+RESULT_NAMES = [name for d in DATASETS
+                for name in (f"{NAME}_{d}",) + ((f"{NAME}_{d}_from_all_tasks",)
+                                                if d in FINE_TUNED else ())]
 
 
 @dataclass(frozen=True)
@@ -119,7 +126,8 @@ def run_seed(dataset: str, seed: int, args, work: Path) -> dict[str, Any]:
     from graphmtl.utils.timing import Stopwatch
 
     ds = DATASETS[dataset]
-    done_path = work / "seed.json"
+    done_path = work / ("seed.json" if args.group_init == "scratch" else
+                        f"seed-{args.group_init}.json")
     if done_path.is_file():
         done = read_json(done_path)
         if set(args.methods) <= set(done["methods"]) and not (   # else: add what is missing
@@ -167,7 +175,7 @@ def run_seed(dataset: str, seed: int, args, work: Path) -> dict[str, Any]:
                 if _fidelity_wanted(args) else {})
 
     bench = GroupingBenchmark(cfg.model, cfg.train, random_draws=args.draws,
-                              workers=args.workers, progress=False)
+                              workers=args.workers, group_init=args.group_init, progress=False)
     run = bench.run_seed(graph, groupings, seed=seed,
                          planted=None if planted is None else planted.tolist(), costs=costs,
                          results=work / "group_models.jsonl")
@@ -388,12 +396,16 @@ def report(dataset: str, runs: list[dict[str, Any]], args) -> None:
     cmd = command(NAME)
     fid_names = [n for n in ("trained affinity", RERUN, *FIDELITY)
                  if all(n in r.get("fidelity", {}) for r in runs)]
-    lines = [f"# Grouping benchmark: {dataset}", "",
+    tuned = args.group_init == "all_tasks"
+    start = (", fine-tuned from the seed's all-task model (its weights the first checkpoint "
+             "candidate)" if tuned else "")
+    lines = [f"# Grouping benchmark: {dataset}"
+             + (", group models fine-tuned from the all-task model" if tuned else ""), "",
              f"Command: `{cmd}`  ",
              f"Data: `{ds.spec}` ({ds.note}); seeds {res.seeds}; k = "
              f"{runs[0]['k']}; {res.draws} random draws per seed and group-size profile.  ",
-             "Model of every group model and control: SIGN (hidden 64), checkpoint selected on "
-             "validation AP, 2 worker processes. Machine: "
+             f"Model of every group model and control: SIGN (hidden 64){start}, checkpoint "
+             "selected on validation AP, 2 worker processes. Machine: "
              + ", ".join(f"load {r['machine']['loadavg'][0]}" for r in runs) + ".", "",
              "Scores are test macro averages (%); differences are paired per task, mean over "
              "seeds with the 95 % interval (Student t over seeds); **bold** when the interval "
@@ -433,10 +445,12 @@ def report(dataset: str, runs: list[dict[str, Any]], args) -> None:
                       f"test AP moves by {100 * spread:.1f} points (SD) between draws.", "",
                   md_table(["affinity", "rho per seed (p)", "mean rho", "null SD"], rows)]
     data = {"command": cmd, "dataset": dataset, "spec": ds.spec, "k": runs[0]["k"],
+            "group_init": args.group_init,
             **res.to_dict(), "fidelity": [r.get("fidelity") for r in runs],
             "partner_test": {n: [t.to_dict() for t in tests] for n, tests in partners.items()},
             "costs": [r["costs"] for r in runs], "machines": [r["machine"] for r in runs]}
-    write_results(f"{NAME}_{dataset}", data, "\n".join(lines))
+    write_results(f"{NAME}_{dataset}" + ("_from_all_tasks" if tuned else ""), data,
+                  "\n".join(lines))
     print("\n".join(lines))
 
 
@@ -449,6 +463,9 @@ def main(argv: list[str] | None = None) -> int:
                    metavar="METHOD")
     p.add_argument("--fidelity", action="store_true",
                    help="compare each estimate with the trained scores on the same subsets")
+    p.add_argument("--group-init", choices=GROUP_INITS, default="scratch",
+                   help="how group models and random controls start: fresh (the papers' "
+                        "protocol) or fine-tuned from the seed's all-task model")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--work", type=Path, default=WORK / NAME)
     args = p.parse_args(argv)

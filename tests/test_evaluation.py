@@ -204,6 +204,36 @@ def test_benchmark_seed_and_summary(tmp_path):
         bench.run_seed(graph, {"short": [0, 1]})
 
 
+def test_benchmark_fine_tunes_every_model_from_the_all_task_model(tmp_path):
+    graph = _graph()
+    groupings = {"mine": [1, 1, 1, 0, 0, 0]}
+    scratch = GroupingBenchmark(MC, TC, random_draws=2, workers=1, progress=False).run_seed(
+        graph, groupings, seed=0, results=tmp_path / "scratch.jsonl")
+    # A learning rate too small to move: every fine-tuned model keeps the all-task weights, so
+    # each task scores exactly what the all-task model scores.
+    still = TC.replace(lr=1e-12)
+    bench = GroupingBenchmark(MC, still, random_draws=2, workers=2, group_init="all_tasks",
+                              progress=False)
+    out = tmp_path / "tuned.jsonl"
+    run = bench.run_seed(graph, groupings, seed=0, results=out)
+    all_ap = run.all_tasks.scores["ap"]
+    for r in [run.methods["mine"], *run.control("mine")]:
+        np.testing.assert_allclose(r.scores["ap"], all_ap, atol=1e-6)
+    assert (tmp_path / "tuned.all_tasks" / "seed0" / "model.pt").is_file()
+    assert len((tmp_path / "tuned.tuned.jsonl").read_text().splitlines()) == 1 + 2 + 2 * 2
+    # The all-task model itself is trained as in the scratch protocol (same seed, same
+    # settings but the learning rate): with the scratch learning rate it is the same model.
+    same = GroupingBenchmark(MC, TC, random_draws=1, workers=1, group_init="all_tasks",
+                             progress=False).run_seed(graph, groupings, seed=0)
+    np.testing.assert_allclose(same.all_tasks.scores["ap"], scratch.all_tasks.scores["ap"])
+    # Resumed: nothing is trained again.
+    again = bench.run_seed(graph, groupings, seed=0, results=out)
+    np.testing.assert_array_equal(again.methods["mine"].scores["ap"],
+                                  run.methods["mine"].scores["ap"])
+    with pytest.raises(GraphMTLError, match="group_init: unknown 'warm'"):
+        GroupingBenchmark(MC, TC, group_init="warm")
+
+
 def test_cli_compare_judges_groupings_against_random(tmp_path, capsys):
     from graphmtl.cli import main
 
@@ -224,6 +254,10 @@ def test_cli_compare_judges_groupings_against_random(tmp_path, capsys):
     assert "mine: " in text and "random groups of the same sizes" in text
     res = json.loads((out / "comparison.json").read_text())["result"]
     assert res["seeds"] == [0, 1] and res["draws"] == 2
+    tuned = tmp_path / "tuned"
+    assert main(argv[:-1] + [str(tuned), "--group-init", "all_tasks", "--seeds", "1"]) == 0
+    assert "| mine | 2 |" in capsys.readouterr().out
+    assert (tuned / "models.all_tasks" / "seed0" / "model.pt").is_file()
     # bad input: one line, nothing left behind
     (tmp_path / "bad.json").write_text(json.dumps({"task_names": ["t0"], "labels": [0]}))
     before = sorted(p.name for p in tmp_path.iterdir())

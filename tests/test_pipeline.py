@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -222,3 +223,18 @@ def test_combined_run_trains_the_base_model_but_no_projection(tmp_path):
     assert result.methods[0].name == "surrogate + head cosine"
     for name in ("affinity", "surrogate", "head_cosine"):
         assert (tmp_path / "affinity" / f"{name}.npy").is_file()
+
+
+def test_group_init_fine_tunes_the_compared_models_and_reruns_only_the_comparison(tmp_path):
+    cfg = tiny_config(affinity=AffinityConfig(method="subspace", num_subsets=20, subset_size=3),
+                      compare=CompareConfig(pairwise=False, random_draws=1, seeds=1, workers=1))
+    first = run_pipeline(cfg, tmp_path, quiet=True, progress=False)
+    assert not list(tmp_path.rglob("models.all_tasks"))
+    tuned = cfg.replace(compare=dataclasses.replace(cfg.compare, group_init="all_tasks"))
+    again = run_pipeline(tuned, tmp_path, quiet=True, progress=False)
+    assert again.executed == ["groups", "report"]
+    assert len(list(tmp_path.rglob("models.all_tasks/seed*/model.pt"))) == 1
+    assert "fine-tuned from it" in (tmp_path / "report" / "report.md").read_text()
+    np.testing.assert_array_equal(again.groups, first.groups)
+    with pytest.raises(GraphMTLError, match="group_init: unknown 'warm'"):
+        CompareConfig(group_init="warm")

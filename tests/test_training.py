@@ -246,6 +246,37 @@ def test_warm_start_copies_head_rows_by_name(graph, tmp_path):
     torch.testing.assert_close(tuned.model.head.weight, base.model.head.weight[[4, 1]])
 
 
+def test_warm_start_weights_are_the_first_candidate(graph, tmp_path):
+    mc = ModelConfig(encoder="sage", hidden=8)
+    Trainer(mc, TrainConfig(epochs=3, **FAST)).fit(graph, out_dir=tmp_path, progress=False)
+    base = load_checkpoint(tmp_path / "model.pt").model
+    base_val = evaluate(base, graph, graph.task_names, "val").ap[[4, 1]].mean()
+    # Epoch 0 is the copied weights, validated like any epoch; the best epoch is kept.
+    tc = TrainConfig(epochs=2, patience=0, **FAST)
+    tuned = Trainer(mc, tc).fit(graph, ["t4", "t1"], init_from=tmp_path / "model.pt",
+                                progress=False)
+    assert [h["epoch"] for h in tuned.history] == [0, 1, 2] and tuned.epochs_run == 2
+    assert tuned.history[0]["train_loss"] is None
+    assert tuned.history[0]["val_ap"] == pytest.approx(base_val)
+    assert tuned.best_epoch == int(np.argmax([h["val_ap"] for h in tuned.history]))
+    # Steps too small to change a ranking: no epoch beats the copy, which is kept (ties keep
+    # the earliest), weights and all.
+    tc = tc.replace(lr=1e-12)
+    tuned = Trainer(mc, tc).fit(graph, ["t4", "t1"], init_from=tmp_path / "model.pt",
+                                out_dir=tmp_path / "ft", progress=False)
+    assert tuned.best_epoch == 0
+    assert torch.equal(tuned.model.head.weight, base.head.weight[[4, 1]])
+    assert load_checkpoint(tmp_path / "ft" / "model.pt").epoch == 0
+    # Resuming the finished run validates nothing again and keeps epoch 0.
+    again = Trainer(mc, tc).fit(
+        graph, ["t4", "t1"], init_from=tmp_path / "model.pt", out_dir=tmp_path / "ft",
+        resume=True, progress=False)
+    assert [h["epoch"] for h in again.history] == [0, 1, 2] and again.best_epoch == 0
+    # Without a warm start there is no epoch 0.
+    fresh = Trainer(mc, TrainConfig(epochs=1, **FAST)).fit(graph, ["t4"], progress=False)
+    assert [h["epoch"] for h in fresh.history] == [1] and fresh.epochs_run == 1
+
+
 # ---------------------------------------------------------------------- inference
 def test_predict_logits_definition(graph):
     torch.manual_seed(0)

@@ -21,8 +21,12 @@ HELP = "judge groupings against random groups of the same sizes and one all-task
 
 
 def register(subparsers) -> None:
+    from graphmtl.evaluation.benchmark import GROUP_INITS
     from graphmtl.models import ENCODERS, ModelConfig
+    from graphmtl.pipeline import CompareConfig
     from graphmtl.training.config import METRICS, TrainConfig
+
+    d = CompareConfig()   # the same defaults as graphmtl run's comparison
 
     p = add_command(
         subparsers, "compare", help=HELP,
@@ -37,11 +41,14 @@ def register(subparsers) -> None:
                         "labels, or groups: {id: [task names]})")
     p.add_argument("--planted", action="store_true",
                    help="also judge the planted groups of a synthetic graph, and report ARIs")
-    p.add_argument("--seeds", type=int, default=3,
+    p.add_argument("--seeds", type=int, default=d.seeds,
                    help="training seeds (the interval is Welch over the training runs)")
-    p.add_argument("--draws", type=int, default=5,
+    p.add_argument("--draws", type=int, default=d.random_draws,
                    help="random groupings per seed and group-size profile")
-    p.add_argument("--workers", type=int, default=2, help="processes training models")
+    p.add_argument("--group-init", choices=GROUP_INITS, default=d.group_init,
+                   help="how every model but the all-task one starts: scratch (fresh weights) "
+                        "or all_tasks (fine-tuned from the seed's all-task model)")
+    p.add_argument("--workers", type=int, default=d.workers, help="processes training models")
     p.add_argument("--out", required=True, type=Path, help="output directory")
     config_options(p.add_argument_group("model (ModelConfig)"), ModelConfig, "model",
                    flags=MODEL_FLAGS, choices={"encoder": ENCODERS})
@@ -96,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
               f"--planted: --data {args.data} has no planted groups")
     bench = GroupingBenchmark(mc, tc, metric=tc.metric if tc.metric in ("ap", "roc_auc")
                               else "ap", random_draws=args.draws, workers=args.workers,
+                              group_init=args.group_init,
                               progress=not args.no_progress)
     def trained_some() -> bool:   # a failure after some models finished: keep them to resume
         f = args.out / "models.jsonl"

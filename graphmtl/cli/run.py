@@ -24,6 +24,7 @@ HELP = "affinities -> groups -> one model per group, judged against random group
 
 def register(sub: argparse._SubParsersAction) -> None:
     from graphmtl.clustering.estimator import SOLVERS
+    from graphmtl.evaluation.benchmark import GROUP_INITS
     from graphmtl.models import ENCODERS
     from graphmtl.pipeline import PipelineConfig
     from graphmtl.pipeline.config import AFFINITY_METHODS, GRADTAG_MODES
@@ -80,7 +81,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "compare", override=True, prefix="compare-",
                    flags={"pairwise": "--pairwise", "pairwise_pairs": "--pairwise-pairs",
                           "random_draws": "--random-draws", "seeds": "--seeds",
-                          "single_task": "--single-task", "workers": "--workers"},
+                          "single_task": "--single-task", "group_init": "--group-init",
+                          "workers": "--workers"},
+                   choices={"group_init": GROUP_INITS},
                    types={"pairwise_pairs": argtype(_pairs, "pairs")})
     p.set_defaults(func=_run)
 

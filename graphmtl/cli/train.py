@@ -93,14 +93,14 @@ def run(args: argparse.Namespace) -> int:
             "data": args.data, "tasks": result.task_names,
             "model_config": mc.to_dict(), "train_config": tc.to_dict(),
             "init_from": None if args.init_from is None else str(args.init_from),
-            "best_epoch": result.best_epoch, "epochs_run": len(result.history),
+            "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
             "stopped_early": result.stopped_early, "timings": result.timings,
             "history": result.history, "val": result.val_metrics.to_dict(),
             "test": test.to_dict(), "checkpoint": str(result.checkpoint_path),
         }
         atomic_write_json(args.out / "results.json", out)
     print(test.table(max_rows=50))
-    print(f"best epoch {result.best_epoch} of {len(result.history)}; "
+    print(f"best epoch {result.best_epoch} of {result.epochs_run}; "
           f"train {result.timings['train_s']:.1f}s "
           f"({result.timings['seed_nodes_per_s']:.0f} seed nodes/s); "
           f"test macro F1 {test.macro_f1:.4f}, ROC-AUC {test.macro_roc_auc:.4f}, "

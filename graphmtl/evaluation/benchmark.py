@@ -23,6 +23,7 @@ estimate); :func:`summarize` combines seeds into a :class:`BenchmarkResult`.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -42,6 +43,10 @@ METRIC_LABELS = {"ap": "AP", "roc_auc": "ROC-AUC", "f1_tuned": "F1 (tuned thresh
                  "f1": "F1 at logit 0"}
 ALL_TASKS = "all tasks"
 RANDOM = "random groups"
+#: How every group model (and random control) starts: ``scratch`` (fresh weights, the papers'
+#: protocol) or ``all_tasks`` (fine-tuned from this seed's all-task model, its copied weights
+#: the first checkpoint candidate).
+GROUP_INITS = ("scratch", "all_tasks")
 
 
 def canonical_groups(groups: Sequence[int] | np.ndarray) -> np.ndarray:
@@ -118,24 +123,31 @@ class GroupingBenchmark:
         random_draws: ``R`` random groupings per distinct group-size profile and seed.
         workers: processes training group models in parallel.
         level: confidence level of the intervals.
+        group_init: one of :data:`GROUP_INITS`. ``all_tasks`` trains the all-task model first
+            and fine-tunes every other model (group models and random controls alike) from it:
+            a group model then starts where the user's alternative ends, and its checkpoint is
+            selected on its own tasks' validation score.
         progress: a tqdm bar over the models of a seed.
     """
 
     def __init__(self, model_config: ModelConfig | None = None,
                  train_config: TrainConfig | None = None, *, metric: str = "ap",
                  random_draws: int = 5, workers: int = 2, level: float = 0.95,
-                 progress: bool = True):
+                 group_init: str = "scratch", progress: bool = True):
         check(metric in ("ap", "roc_auc"),
               f"benchmark metric: expected ap or roc_auc, got {metric!r}")
         check(random_draws >= 1, f"benchmark random_draws: must be >= 1, got {random_draws}")
         check(workers >= 1, f"benchmark workers: must be >= 1, got {workers}")
         check(0 < level < 1, f"benchmark level: must lie in (0, 1), got {level}")
+        check(group_init in GROUP_INITS, f"benchmark group_init: unknown {group_init!r} "
+                                         f"(choose from {', '.join(GROUP_INITS)})")
         self.model_config = model_config or ModelConfig()
         self.train_config = (train_config or TrainConfig()).replace(metric=metric)
         self.metric = metric
         self.random_draws = random_draws
         self.workers = workers
         self.level = level
+        self.group_init = group_init
         self.progress = progress
 
     def run_seed(self, graph: MultiTaskGraph, groupings: Mapping[str, Sequence[int]], *,
@@ -152,7 +164,9 @@ class GroupingBenchmark:
             planted: the true grouping, if known (scored as a method named ``planted groups``
                 unless ``groupings`` has it, and used for ARIs).
             costs: ``{name: {"wall_s", "cpu_s"}}`` what obtaining each grouping cost.
-            results: the pool's JSON-lines file (resume; models shared between calls).
+            results: the pool's JSON-lines file (resume; models shared between calls). With
+                ``group_init="all_tasks"`` the fine-tuned models go to ``<results stem>.tuned
+                .jsonl`` and the all-task checkpoints to ``<results stem>.all_tasks/``.
             save_models: ``{name: directory}``: keep the checkpoints of that grouping's models
                 in ``directory/group_<g>/model.pt``.
         """
@@ -184,10 +198,11 @@ class GroupingBenchmark:
                 jobs.append(SubsetJob(tasks, seed=seed, save_to=None if save is None
                                       else str(Path(save) / f"group_{gid}")))
             spans.append((lo, len(jobs)))
-        pool = SubsetTrainingPool(self.model_config, self.train_config, workers=self.workers,
-                                  splits=("val", "test"), progress=self.progress,
-                                  desc=f"group models (seed {seed})")
-        records = pool.run(graph, jobs, results=results)
+        if self.group_init == "scratch":
+            records = self._pool(seed).run(graph, jobs, results=results)
+        else:
+            with tempfile.TemporaryDirectory(prefix="graphmtl-all-tasks-") as tmp:
+                records = self._fine_tuned(graph, jobs, entries, seed, results, Path(tmp))
 
         runs = []
         pos = {t: i for i, t in enumerate(graph.task_names)}
@@ -210,6 +225,28 @@ class GroupingBenchmark:
                     for p, draws in random.items()},
             all_tasks=by_name[ALL_TASKS], planted=planted,
             costs={k: dict(v) for k, v in (costs or {}).items()})
+
+
+    def _pool(self, seed: int, init_from: Path | None = None) -> SubsetTrainingPool:
+        return SubsetTrainingPool(self.model_config, self.train_config, workers=self.workers,
+                                  init_from=init_from, splits=("val", "test"),
+                                  progress=self.progress,
+                                  desc=f"group models (seed {seed})")
+
+    def _fine_tuned(self, graph: MultiTaskGraph, jobs: list[SubsetJob], entries, seed: int,
+                    results: str | os.PathLike | None, tmp: Path) -> list[dict[str, Any]]:
+        """``group_init="all_tasks"``: the all-task model first (kept as a checkpoint), then
+        every other job warm-started from it; records in job order."""
+        at = next(i for i, (name, _, _) in enumerate(entries) if name == ALL_TASKS)
+        first = sum(int(g.max()) + 1 for _, g, _ in entries[:at])
+        root = tmp if results is None else Path(results).with_suffix(".all_tasks")
+        base_job = SubsetJob(jobs[first].tasks, seed=seed, save_to=str(root / f"seed{seed}"))
+        base = self._pool(seed).run(graph, [base_job], results=results)[0]
+        others = jobs[:first] + jobs[first + 1:]
+        tuned = self._pool(seed, init_from=Path(base_job.save_to) / "model.pt").run(
+            graph, others, results=None if results is None
+            else Path(results).with_suffix(".tuned.jsonl"))
+        return tuned[:first] + [base] + tuned[first:]
 
 
 # ---------------------------------------------------------------------- summary over seeds

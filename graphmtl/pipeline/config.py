@@ -7,6 +7,7 @@ from typing import Any
 
 from graphmtl.clustering.estimator import SOLVERS
 from graphmtl.errors import check
+from graphmtl.evaluation.benchmark import GROUP_INITS
 from graphmtl.models import ModelConfig
 from graphmtl.projection import ProjectionConfig
 from graphmtl.training import TrainConfig
@@ -84,6 +85,10 @@ class CompareConfig:
         random_draws: random groupings per seed and group-size profile.
         seeds: training seeds of every compared model (the interval is Welch over these runs).
         single_task: also one model per task.
+        group_init: how every compared model but the all-task one starts: ``scratch`` (fresh
+            weights, the papers' protocol) or ``all_tasks`` (fine-tuned from that seed's
+            all-task model, whose weights stay a candidate; see
+            :class:`~graphmtl.evaluation.GroupingBenchmark`).
         workers: processes training models in parallel.
     """
 
@@ -92,6 +97,7 @@ class CompareConfig:
     random_draws: int = 5
     seeds: int = 3
     single_task: bool = False
+    group_init: str = "scratch"
     workers: int = 2
 
     def __post_init__(self) -> None:
@@ -102,6 +108,8 @@ class CompareConfig:
               f"compare random_draws: must be >= 1, got {self.random_draws}")
         check(self.seeds >= 1, f"compare seeds: must be >= 1, got {self.seeds}")
         check(self.workers >= 1, f"compare workers: must be >= 1, got {self.workers}")
+        check(self.group_init in GROUP_INITS, f"compare group_init: unknown {self.group_init!r} "
+                                              f"(choose from {', '.join(GROUP_INITS)})")
 
     def num_pairs(self, n: int) -> int:
         """How many of the ``n (n - 1) / 2`` pairs the pairwise baseline trains."""

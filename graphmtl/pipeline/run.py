@@ -349,7 +349,8 @@ def _groups(ctx: RunContext, d: Path) -> dict[str, Any]:
     bench = GroupingBenchmark(cfg.model, cfg.train, metric=cfg.train.metric
                               if cfg.train.metric in ("ap", "roc_auc") else "ap",
                               random_draws=cfg.compare.random_draws,
-                              workers=cfg.compare.workers, progress=ctx.progress)
+                              workers=cfg.compare.workers, group_init=cfg.compare.group_init,
+                              progress=ctx.progress)
     runs = []
     for s in range(cfg.compare.seeds):
         runs.append(bench.run_seed(
@@ -416,7 +417,9 @@ def _build_report(ctx: RunContext) -> tuple[Report, dict[str, Any]]:
     dataset = {"spec": cfg.data, "nodes": summary["nodes"], "edges": summary["edges"],
                "tasks": summary["tasks"], "features": summary["features"],
                "model": f"{cfg.model.encoder} (hidden {cfg.model.hidden}); selection on "
-                        f"validation {cfg.train.metric}",
+                        f"validation {cfg.train.metric}"
+                        + ("; every model but the all-task one fine-tuned from it"
+                           if cfg.compare.group_init == "all_tasks" else ""),
                "affinity": main.name + (f" ({aff_out['subsets']} subsets of "
                                         f"{aff_out['subset_size']})" if "subsets" in aff_out
                                         else ""),
@@ -505,7 +508,9 @@ STAGES: list[Stage] = [
                  "scores": "pair_scores.jsonl"}),
     Stage("groups", _groups_inputs, _groups,
           lambda c: f"group models and controls: {c.config.compare.random_draws} random "
-                    f"draws, {c.config.compare.seeds} seeds",
+                    f"draws, {c.config.compare.seeds} seeds"
+                    + (", fine-tuned from the all-task model"
+                       if c.config.compare.group_init == "all_tasks" else ""),
           files={"comparison": "comparison.json", "models": "models",
                  "pool": "models.jsonl"}),
     Stage("report", lambda c: {s: r.key for s, r in c.records.items()}, _report,

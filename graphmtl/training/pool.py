@@ -170,7 +170,7 @@ def _run_job(job: SubsetJob) -> dict[str, Any]:
         resume=job.save_to is not None, progress=False)
     scores = score_tasks(result.model, w["graph"], job.tasks, w["splits"], w["val_rows"])
     return {"job": job.key, **job.to_dict(), "scores": scores,
-            "seconds": time.perf_counter() - t0, "epochs": len(result.history),
+            "seconds": time.perf_counter() - t0, "epochs": result.epochs_run,
             "best_epoch": result.best_epoch}
 
 

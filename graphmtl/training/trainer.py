@@ -72,8 +72,9 @@ class TrainResult:
         task_names: names of the model's outputs, in order.
         task_index: their positions in the graph, int64 ``[k]``.
         history: one dict per epoch: ``epoch`` (1-based), ``train_loss`` and, on evaluation
-            epochs, ``val_<metric>``.
-        best_epoch: epoch (1-based) of the kept weights.
+            epochs, ``val_<metric>``; a warm start begins with epoch 0 (its copied weights,
+            ``train_loss`` ``None``).
+        best_epoch: epoch of the kept weights (``0``: a warm start's copied weights).
         val_metrics: all validation metrics of the kept weights.
         timings: seconds spent (``setup_s``, ``train_s``, ``eval_s``, ``total_s``) and
             throughput (``seed_nodes_per_s``, ``pairs_per_s``) of the training epochs.
@@ -90,6 +91,11 @@ class TrainResult:
     timings: dict[str, float] = field(default_factory=dict)
     stopped_early: bool = False
     checkpoint_path: Path | None = None
+
+    @property
+    def epochs_run(self) -> int:
+        """Training epochs run (the warm start's epoch 0 is not one)."""
+        return int(self.history[-1]["epoch"]) if self.history else 0
 
 
 # ---------------------------------------------------------------------- trainer
@@ -132,6 +138,8 @@ class Trainer:
             init_from: a checkpoint (path or loaded) to warm start from: the encoder and, for
                 every selected task, its head row (matched by task name) are copied. It must have
                 the same architecture, the same graph (``data_hash``) and every selected task.
+                The copied weights are validated first (``history[0]``, epoch 0) and kept if no
+                epoch beats them.
             out_dir: if given, ``last.pt`` is written after every epoch (before its validation)
                 and ``model.pt`` (the best weights) at the end.
             resume: continue from ``out_dir/last.pt`` if it exists (same data, tasks and
@@ -225,6 +233,13 @@ class Trainer:
                 state["eval_s"] += time.perf_counter() - t1
 
             if state.get("pending_eval"):   # killed during the validation of the last epoch
+                run_validation()
+                save_last()
+            if init_from is not None and not state["history"]:
+                # The warm start's own weights are the first candidate (epoch 0): fine-tuning
+                # on the selected tasks then ends no worse on their validation score than where
+                # it began, however quickly it overfits their few training labels.
+                state["history"].append({"epoch": 0, "train_loss": None})
                 run_validation()
                 save_last()
             per_epoch = len(batches) if batches is not None else len(loader)
