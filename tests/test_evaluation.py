@@ -234,6 +234,34 @@ def test_benchmark_fine_tunes_every_model_from_the_all_task_model(tmp_path):
         GroupingBenchmark(MC, TC, group_init="warm")
 
 
+def test_train_group_models_scores_each_task_with_its_group_and_fine_tunes(tmp_path):
+    from graphmtl.pipeline import train_group_models
+    from graphmtl.training import Trainer, evaluate, load_checkpoint
+
+    graph = _graph()
+    groups = np.array([2, 0, 2, 0, 5, 5])
+    got = train_group_models(graph, groups, MC, TC, tmp_path / "g", workers=1, progress=False)
+    assert got.metrics.task_names == graph.task_names and got.metrics.split == "test"
+    assert np.isfinite(got.metrics.ap).all()
+    for g in (0, 2, 5):                       # each group's own model scores its tasks
+        assert (tmp_path / "g" / f"group_{g}" / "model.pt").is_file()
+    model = load_checkpoint(tmp_path / "g" / "group_5" / "model.pt").model
+    own = evaluate(model, graph, ["t4", "t5"], "test")
+    np.testing.assert_allclose(got.metrics.ap[[4, 5]], own.ap, atol=1e-6)
+    again = train_group_models(graph, groups, MC, TC, tmp_path / "g", workers=1, progress=False)
+    np.testing.assert_array_equal(again.metrics.ap, got.metrics.ap)      # resumed, not retrained
+    # Fine-tuned from an all-task model with steps too small to move: its scores, task by task.
+    Trainer(MC, TC).fit(graph, out_dir=tmp_path / "all", progress=False)
+    base = evaluate(load_checkpoint(tmp_path / "all" / "model.pt").model, graph,
+                    graph.task_names, "test")
+    tuned = train_group_models(graph, groups, MC, TC.replace(lr=1e-12),
+                               init_from=tmp_path / "all" / "model.pt", workers=2,
+                               progress=False)
+    np.testing.assert_allclose(tuned.metrics.ap, base.ap, atol=1e-6)
+    with pytest.raises(GraphMTLError, match="one group id per task"):
+        train_group_models(graph, groups[:3], MC, TC, progress=False)
+
+
 def test_cli_compare_judges_groupings_against_random(tmp_path, capsys):
     from graphmtl.cli import main
 

@@ -34,7 +34,8 @@ class GroupedModels:
 def train_group_models(graph: MultiTaskGraph, groups: Sequence[int] | np.ndarray,
                        model_config: ModelConfig, train_config: TrainConfig,
                        out_dir: str | Path | None = None, *, split: str = "test",
-                       workers: int = 2, progress: bool = True) -> GroupedModels:
+                       init_from: str | Path | None = None, workers: int = 2,
+                       progress: bool = True) -> GroupedModels:
     """Train one model per group with the shared trainer, the groups in parallel.
 
     Args:
@@ -44,6 +45,9 @@ def train_group_models(graph: MultiTaskGraph, groups: Sequence[int] | np.ndarray
         out_dir: if given, group ``g``'s model is kept in ``out_dir/group_<g>/model.pt`` and an
             interrupted call continues where it stopped.
         split: ``val`` or ``test``, the split every task is scored on.
+        init_from: a checkpoint holding every task (e.g. the all-task model) that each group
+            model is fine-tuned from: its encoder and the group's head rows are copied and kept
+            unless an epoch beats them on the group's validation score (``Trainer.fit``).
         workers: processes (:class:`~graphmtl.training.pool.SubsetTrainingPool`).
     """
     groups = np.asarray(groups)
@@ -55,7 +59,7 @@ def train_group_models(graph: MultiTaskGraph, groups: Sequence[int] | np.ndarray
     jobs = [SubsetJob(tuple(graph.task_names[i] for i in np.flatnonzero(groups == g)),
                       save_to=None if out_dir is None else str(Path(out_dir) / f"group_{int(g)}"))
             for g in ids]
-    pool = SubsetTrainingPool(model_config, train_config, workers=workers,
+    pool = SubsetTrainingPool(model_config, train_config, workers=workers, init_from=init_from,
                               splits=("val", "test") if split == "test" else ("val",),
                               progress=progress and len(ids) > 1, desc="group models")
     records = pool.run(graph, jobs, results=None if out_dir is None
