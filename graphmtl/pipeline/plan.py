@@ -171,7 +171,7 @@ def _surrogate_estimate(cfg: PipelineConfig, graph, feats: float) -> StageEstima
 def _subspace_estimate(cfg: PipelineConfig, graph, feats: float) -> StageEstimate:
     """Shared-subspace models: one Gram matrix per task over the training rows (``input_dim²``
     multiply-adds per row; tasks that share their rows share it, so this is an upper bound),
-    then one AP per (subset, task) over the scored validation rows."""
+    then one AP per (subset, task) over that task's scored validation rows."""
     from graphmtl.affinity import SubspaceAffinityEstimator, SubspaceConfig
     from graphmtl.pipeline.methods import subset_args
 
@@ -179,12 +179,12 @@ def _subspace_estimate(cfg: PipelineConfig, graph, feats: float) -> StageEstimat
     sizes = subset_args(SubspaceAffinityEstimator, cfg.affinity, graph.num_tasks)
     m, s = sizes["num_subsets"], sizes["subset_size"]
     rows = float(graph.train_mask.any(1).sum())
-    val_rows = float(graph.val_mask.any(1).sum())
-    if sc.val_rows is not None:
-        val_rows = min(val_rows, float(sc.val_rows))
+    union = float(graph.val_mask.any(1).sum())
+    kept = 1.0 if sc.val_rows is None or union <= sc.val_rows else sc.val_rows / union
+    task_val_rows = float(graph.val_mask.sum(0).double().mean()) * kept     # rows a column sorts
     D = sc.input_dim or graph.num_features * (sc.hops + 1)
     seconds = (graph.num_tasks * rows * D * D / SUBSPACE_GRAM_PER_SECOND
-               + m * s * val_rows / SUBSPACE_ENTRIES_PER_SECOND)
+               + m * s * task_val_rows / SUBSPACE_ENTRIES_PER_SECOND)
     memory = feats + sc.row_chunk * D * D * 8 + (1 << 25) * 80      # Gram block, AP temporaries
     return StageEstimate("affinity", m, seconds, memory, "--subsets, or --affinity head_cosine")
 
