@@ -62,7 +62,7 @@ DATASETS: dict[str, Dataset] = {
 }
 #: Datasets with a recorded run of group models fine-tuned from the all-task model
 #: (``--group-init all_tasks``, result ``NAME_<dataset>_from_all_tasks``).
-FINE_TUNED = ("annotated_scarce", "annotated_moderate", "annotated_disjoint", "amazon", "youtube",
+FINE_TUNED = ("annotated_scarce", "annotated_moderate", "annotated_disjoint", "amazon", "youtube", "dblp",
               "blogcatalog")
 RESULT_NAMES = [name for d in DATASETS
                 for name in (f"{NAME}_{d}",) + ((f"{NAME}_{d}_from_all_tasks",)
@@ -465,8 +465,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fidelity", action="store_true",
                    help="compare each estimate with the trained scores on the same subsets")
     p.add_argument("--group-init", choices=GROUP_INITS, default="scratch",
-                   help="how group models and random controls start: fresh (the papers' "
-                        "protocol) or fine-tuned from the seed's all-task model")
+                   help="how group models and random controls start: scratch (default here: "
+                        "the papers' protocol, results bench_grouping_<dataset>) or all_tasks "
+                        "(graphmtl's default: fine-tuned from the seed's all-task model, "
+                        "results bench_grouping_<dataset>_from_all_tasks)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--work", type=Path, default=WORK / NAME)
     args = p.parse_args(argv)

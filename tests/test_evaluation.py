@@ -207,7 +207,8 @@ def test_benchmark_seed_and_summary(tmp_path):
 def test_benchmark_fine_tunes_every_model_from_the_all_task_model(tmp_path):
     graph = _graph()
     groupings = {"mine": [1, 1, 1, 0, 0, 0]}
-    scratch = GroupingBenchmark(MC, TC, random_draws=2, workers=1, progress=False).run_seed(
+    scratch = GroupingBenchmark(MC, TC, random_draws=2, workers=1, group_init="scratch",
+                                progress=False).run_seed(
         graph, groupings, seed=0, results=tmp_path / "scratch.jsonl")
     # A learning rate too small to move: every fine-tuned model keeps the all-task weights, so
     # each task scores exactly what the all-task model scores.
@@ -220,7 +221,7 @@ def test_benchmark_fine_tunes_every_model_from_the_all_task_model(tmp_path):
     for r in [run.methods["mine"], *run.control("mine")]:
         np.testing.assert_allclose(r.scores["ap"], all_ap, atol=1e-6)
     assert (tmp_path / "tuned.all_tasks" / "seed0" / "model.pt").is_file()
-    assert len((tmp_path / "tuned.tuned.jsonl").read_text().splitlines()) == 1 + 2 + 2 * 2
+    assert len((tmp_path / "tuned.tuned-seed0.jsonl").read_text().splitlines()) == 1 + 2 + 2 * 2
     # The all-task model itself is trained as in the scratch protocol (same seed, same
     # settings but the learning rate): with the scratch learning rate it is the same model.
     same = GroupingBenchmark(MC, TC, random_draws=1, workers=1, group_init="all_tasks",
@@ -282,10 +283,11 @@ def test_cli_compare_judges_groupings_against_random(tmp_path, capsys):
     assert "mine: " in text and "random groups of the same sizes" in text
     res = json.loads((out / "comparison.json").read_text())["result"]
     assert res["seeds"] == [0, 1] and res["draws"] == 2
-    tuned = tmp_path / "tuned"
-    assert main(argv[:-1] + [str(tuned), "--group-init", "all_tasks", "--seeds", "1"]) == 0
+    assert (out / "models.all_tasks" / "seed1" / "model.pt").is_file()     # fine-tuned (default)
+    fresh = tmp_path / "fresh"
+    assert main(argv[:-1] + [str(fresh), "--group-init", "scratch", "--seeds", "1"]) == 0
     assert "| mine | 2 |" in capsys.readouterr().out
-    assert (tuned / "models.all_tasks" / "seed0" / "model.pt").is_file()
+    assert not (fresh / "models.all_tasks").exists()
     # bad input: one line, nothing left behind
     (tmp_path / "bad.json").write_text(json.dumps({"task_names": ["t0"], "labels": [0]}))
     before = sorted(p.name for p in tmp_path.iterdir())

@@ -215,6 +215,18 @@ def test_default_affinity_is_the_shared_subspace():
     assert PipelineConfig().affinity.method == "subspace"
 
 
+def test_group_models_are_fine_tuned_from_the_all_task_model_by_default():
+    from graphmtl.evaluation import GroupingBenchmark
+
+    assert PipelineConfig().compare.group_init == "all_tasks"
+    from graphmtl.cli import build_parser
+
+    args = build_parser("compare").parse_args(
+        ["compare", "--data", "x", "--groups", "a=b", "--out", "o"])
+    assert args.group_init == "all_tasks"
+    assert GroupingBenchmark().group_init == "all_tasks"
+
+
 def test_combined_run_trains_the_base_model_but_no_projection(tmp_path):
     cfg = tiny_config(affinity=AffinityConfig(method="combined", num_subsets=20, subset_size=3),
                       compare=CompareConfig(pairwise=False, random_draws=1, seeds=1, workers=1))
@@ -227,7 +239,8 @@ def test_combined_run_trains_the_base_model_but_no_projection(tmp_path):
 
 def test_group_init_fine_tunes_the_compared_models_and_reruns_only_the_comparison(tmp_path):
     cfg = tiny_config(affinity=AffinityConfig(method="subspace", num_subsets=20, subset_size=3),
-                      compare=CompareConfig(pairwise=False, random_draws=1, seeds=1, workers=1))
+                      compare=CompareConfig(pairwise=False, random_draws=1, seeds=1, workers=1,
+                                            group_init="scratch"))
     first = run_pipeline(cfg, tmp_path, quiet=True, progress=False)
     assert not list(tmp_path.rglob("models.all_tasks"))
     tuned = cfg.replace(compare=dataclasses.replace(cfg.compare, group_init="all_tasks"))

@@ -43,10 +43,10 @@ METRIC_LABELS = {"ap": "AP", "roc_auc": "ROC-AUC", "f1_tuned": "F1 (tuned thresh
                  "f1": "F1 at logit 0"}
 ALL_TASKS = "all tasks"
 RANDOM = "random groups"
-#: How every group model (and random control) starts: ``scratch`` (fresh weights, the papers'
-#: protocol) or ``all_tasks`` (fine-tuned from this seed's all-task model, its copied weights
-#: the first checkpoint candidate).
-GROUP_INITS = ("scratch", "all_tasks")
+#: How every group model (and random control) starts, the default first: ``all_tasks``
+#: (fine-tuned from this seed's all-task model, its copied weights the first checkpoint
+#: candidate) or ``scratch`` (fresh weights, the papers' protocol).
+GROUP_INITS = ("all_tasks", "scratch")
 
 
 def canonical_groups(groups: Sequence[int] | np.ndarray) -> np.ndarray:
@@ -123,17 +123,18 @@ class GroupingBenchmark:
         random_draws: ``R`` random groupings per distinct group-size profile and seed.
         workers: processes training group models in parallel.
         level: confidence level of the intervals.
-        group_init: one of :data:`GROUP_INITS`. ``all_tasks`` trains the all-task model first
-            and fine-tunes every other model (group models and random controls alike) from it:
-            a group model then starts where the user's alternative ends, and its checkpoint is
-            selected on its own tasks' validation score.
+        group_init: one of :data:`GROUP_INITS`. ``all_tasks`` (default) trains the all-task
+            model first and fine-tunes every other model (group models and random controls
+            alike) from it: a group model then starts where the user's alternative ends, and its
+            checkpoint is selected on its own tasks' validation score. ``scratch``: every model
+            starts from fresh weights.
         progress: a tqdm bar over the models of a seed.
     """
 
     def __init__(self, model_config: ModelConfig | None = None,
                  train_config: TrainConfig | None = None, *, metric: str = "ap",
                  random_draws: int = 5, workers: int = 2, level: float = 0.95,
-                 group_init: str = "scratch", progress: bool = True):
+                 group_init: str = GROUP_INITS[0], progress: bool = True):
         check(metric in ("ap", "roc_auc"),
               f"benchmark metric: expected ap or roc_auc, got {metric!r}")
         check(random_draws >= 1, f"benchmark random_draws: must be >= 1, got {random_draws}")
@@ -165,8 +166,9 @@ class GroupingBenchmark:
                 unless ``groupings`` has it, and used for ARIs).
             costs: ``{name: {"wall_s", "cpu_s"}}`` what obtaining each grouping cost.
             results: the pool's JSON-lines file (resume; models shared between calls). With
-                ``group_init="all_tasks"`` the fine-tuned models go to ``<results stem>.tuned
-                .jsonl`` and the all-task checkpoints to ``<results stem>.all_tasks/``.
+                ``group_init="all_tasks"`` the fine-tuned models go to ``<results stem>
+                .tuned-seed<seed>.jsonl`` and the all-task checkpoints to ``<results stem>
+                .all_tasks/seed<seed>/``.
             save_models: ``{name: directory}``: keep the checkpoints of that grouping's models
                 in ``directory/group_<g>/model.pt``.
         """
@@ -227,9 +229,10 @@ class GroupingBenchmark:
             costs={k: dict(v) for k, v in (costs or {}).items()})
 
 
-    def _pool(self, seed: int, init_from: Path | None = None) -> SubsetTrainingPool:
+    def _pool(self, seed: int, init_from: Path | None = None, threads: int = 1
+              ) -> SubsetTrainingPool:
         return SubsetTrainingPool(self.model_config, self.train_config, workers=self.workers,
-                                  init_from=init_from, splits=("val", "test"),
+                                  threads=threads, init_from=init_from, splits=("val", "test"),
                                   progress=self.progress,
                                   desc=f"group models (seed {seed})")
 
@@ -241,11 +244,13 @@ class GroupingBenchmark:
         first = sum(int(g.max()) + 1 for _, g, _ in entries[:at])
         root = tmp if results is None else Path(results).with_suffix(".all_tasks")
         base_job = SubsetJob(jobs[first].tasks, seed=seed, save_to=str(root / f"seed{seed}"))
-        base = self._pool(seed).run(graph, [base_job], results=results)[0]
+        # alone in its pool: it gets the threads the workers would have had
+        base = self._pool(seed, threads=self.workers).run(graph, [base_job],
+                                                          results=results)[0]
         others = jobs[:first] + jobs[first + 1:]
         tuned = self._pool(seed, init_from=Path(base_job.save_to) / "model.pt").run(
             graph, others, results=None if results is None
-            else Path(results).with_suffix(".tuned.jsonl"))
+            else Path(results).with_suffix(f".tuned-seed{seed}.jsonl"))   # one base per file
         return tuned[:first] + [base] + tuned[first:]
 
 

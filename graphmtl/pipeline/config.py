@@ -85,10 +85,12 @@ class CompareConfig:
         random_draws: random groupings per seed and group-size profile.
         seeds: training seeds of every compared model (the interval is Welch over these runs).
         single_task: also one model per task.
-        group_init: how every compared model but the all-task one starts: ``scratch`` (fresh
-            weights, the papers' protocol) or ``all_tasks`` (fine-tuned from that seed's
-            all-task model, whose weights stay a candidate; see
-            :class:`~graphmtl.evaluation.GroupingBenchmark`).
+        group_init: how every compared model but the all-task one starts: ``all_tasks``
+            (default: fine-tuned from that seed's all-task model, whose weights stay a
+            candidate) or ``scratch`` (fresh weights, the papers' protocol); see
+            :class:`~graphmtl.evaluation.GroupingBenchmark`. Fine-tuned group models beat one
+            all-task model where models trained from scratch on a group's few labels do not
+            (docs/method.md §6).
         workers: processes training models in parallel.
     """
 
@@ -97,7 +99,7 @@ class CompareConfig:
     random_draws: int = 5
     seeds: int = 3
     single_task: bool = False
-    group_init: str = "scratch"
+    group_init: str = GROUP_INITS[0]
     workers: int = 2
 
     def __post_init__(self) -> None:
