@@ -62,7 +62,7 @@ DATASETS: dict[str, Dataset] = {
 }
 #: Datasets with a recorded run of group models fine-tuned from the all-task model
 #: (``--group-init all_tasks``, result ``NAME_<dataset>_from_all_tasks``).
-FINE_TUNED = ("annotated_scarce", "annotated_moderate", "annotated_disjoint", "amazon", "youtube", "dblp",
+FINE_TUNED = ("annotated_scarce", "annotated_moderate", "annotated_disjoint", "amazon", "youtube",
               "blogcatalog")
 RESULT_NAMES = [name for d in DATASETS
                 for name in (f"{NAME}_{d}",) + ((f"{NAME}_{d}_from_all_tasks",)
