@@ -3,8 +3,9 @@
 :class:`GroupingBenchmark` is the arbiter every task-grouping method is judged by. Given a graph
 and some groupings (group id per task), it trains one model per group with the shared
 :class:`~graphmtl.training.Trainer` (through a :class:`~graphmtl.training.pool.SubsetTrainingPool`,
-so the group models of all groupings train in parallel over the cores), scores every task with
-its own group's model on the test split, and compares each grouping with
+so the group models of all groupings train in parallel over the cores; by default each is
+fine-tuned from the seed's all-task model, ``group_init``), scores every task with its own
+group's model on the test split, and compares each grouping with
 
 - **random groups of the same sizes** (``random_draws`` draws per seed, shared by groupings whose
   group sizes are equal), the control that decides whether a method finds anything;
@@ -227,7 +228,6 @@ class GroupingBenchmark:
                     for p, draws in random.items()},
             all_tasks=by_name[ALL_TASKS], planted=planted,
             costs={k: dict(v) for k, v in (costs or {}).items()})
-
 
     def _pool(self, seed: int, init_from: Path | None = None, threads: int = 1
               ) -> SubsetTrainingPool:
