@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -204,8 +205,11 @@ class GroupingBenchmark:
         if self.group_init == "scratch":
             records = self._pool(seed).run(graph, jobs, results=results)
         else:
-            with tempfile.TemporaryDirectory(prefix="graphmtl-all-tasks-") as tmp:
-                records = self._fine_tuned(graph, jobs, entries, seed, results, Path(tmp))
+            base = spans[[name for name, _, _ in entries].index(ALL_TASKS)][0]
+            # the all-task checkpoint is kept beside the results, else only for this call
+            with (tempfile.TemporaryDirectory(prefix="graphmtl-all-tasks-") if results is None
+                  else nullcontext(Path(results).with_suffix(".all_tasks"))) as root:
+                records = self._fine_tuned(graph, jobs, base, seed, results, Path(root))
 
         runs = []
         pos = {t: i for i, t in enumerate(graph.task_names)}
@@ -236,22 +240,19 @@ class GroupingBenchmark:
                                   progress=self.progress,
                                   desc=f"group models (seed {seed})")
 
-    def _fine_tuned(self, graph: MultiTaskGraph, jobs: list[SubsetJob], entries, seed: int,
-                    results: str | os.PathLike | None, tmp: Path) -> list[dict[str, Any]]:
-        """``group_init="all_tasks"``: the all-task model first (kept as a checkpoint), then
-        every other job warm-started from it; records in job order."""
-        at = next(i for i, (name, _, _) in enumerate(entries) if name == ALL_TASKS)
-        first = sum(int(g.max()) + 1 for _, g, _ in entries[:at])
-        root = tmp if results is None else Path(results).with_suffix(".all_tasks")
-        base_job = SubsetJob(jobs[first].tasks, seed=seed, save_to=str(root / f"seed{seed}"))
+    def _fine_tuned(self, graph: MultiTaskGraph, jobs: list[SubsetJob], base: int, seed: int,
+                    results: str | os.PathLike | None, root: Path) -> list[dict[str, Any]]:
+        """``group_init="all_tasks"``: ``jobs[base]``, the all-task model, first (its checkpoint
+        in ``root/seed<seed>``), then every other job warm-started from it; records in job
+        order."""
+        base_job = SubsetJob(jobs[base].tasks, seed=seed, save_to=str(root / f"seed{seed}"))
         # alone in its pool: it gets the threads the workers would have had
-        base = self._pool(seed, threads=self.workers).run(graph, [base_job],
-                                                          results=results)[0]
-        others = jobs[:first] + jobs[first + 1:]
+        record = self._pool(seed, threads=self.workers).run(graph, [base_job],
+                                                            results=results)[0]
         tuned = self._pool(seed, init_from=Path(base_job.save_to) / "model.pt").run(
-            graph, others, results=None if results is None
+            graph, jobs[:base] + jobs[base + 1:], results=None if results is None
             else Path(results).with_suffix(f".tuned-seed{seed}.jsonl"))   # one base per file
-        return tuned[:first] + [base] + tuned[first:]
+        return tuned[:base] + [record] + tuned[base:]
 
 
 # ---------------------------------------------------------------------- summary over seeds
