@@ -14,6 +14,12 @@ subsets and compared with the trained scores there: per-task Spearman correlatio
 graphs the *partner effect* (how many standard deviations a task's per-subset score rises per
 same-group partner in the subset).
 
+Partner signal (``--rerun-draws``): every random draw is trained a second time with another
+training seed, and :func:`graphmtl.evaluation.partner_signal` says how much of a task's score
+across the draws its partners decide (the two trainings' agreement), what picking each task's
+draw on validation carries over to the other training, and so how much any grouping can gain on
+the data.
+
     OMP_NUM_THREADS=1 nice .venv/bin/python -m experiments.bench_grouping --dataset annotated_scarce --seeds 0 1 2
 
 Per-seed work (trained models, estimates) is kept in ``experiments/work/bench_grouping/`` so an
@@ -31,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from experiments.harness import WORK, command, machine, md_table, run, write_results
-from graphmtl.evaluation.benchmark import GROUP_INITS
+from graphmtl.evaluation.benchmark import GROUP_INITS, RERUN_SEED_SHIFT
 
 NAME = "bench_grouping"
 
@@ -105,7 +111,7 @@ METHODS: dict[str, Method] = {
 }
 #: The fidelity check's noise ceiling: the trained affinity's subsets trained once more, with the
 #: training seed shifted by ``RERUN_SEED``.
-RERUN, RERUN_SEED = "trained affinity, trained again", 1000
+RERUN, RERUN_SEED = "trained affinity, trained again", RERUN_SEED_SHIFT
 #: Methods whose estimate can be recomputed on given subsets (for the fidelity check).
 FIDELITY = ("Grad-TAG offset (previous default)", "Grad-TAG reference", "Grad-TAG surrogate",
             "shared subspace")
@@ -136,7 +142,8 @@ def run_seed(dataset: str, seed: int, args, work: Path) -> dict[str, Any]:
     if done_path.is_file():
         done = read_json(done_path)
         if set(args.methods) <= set(done["methods"]) and not (   # else: add what is missing
-                _fidelity_wanted(args) - set(done.get("fidelity") or {})):
+                _fidelity_wanted(args) - set(done.get("fidelity") or {})) and not (
+                args.rerun_draws and not done.get("random_rerun")):
             return done
     graph = load_dataset(ds.spec.format(seed=seed))
     planted = graph.provenance.get("planted_groups")
@@ -180,7 +187,8 @@ def run_seed(dataset: str, seed: int, args, work: Path) -> dict[str, Any]:
                 if _fidelity_wanted(args) else {})
 
     bench = GroupingBenchmark(cfg.model, cfg.train, random_draws=args.draws,
-                              workers=args.workers, group_init=args.group_init, progress=False)
+                              workers=args.workers, group_init=args.group_init,
+                              rerun_draws=args.rerun_draws, progress=False)
     run = bench.run_seed(graph, groupings, seed=seed,
                          planted=None if planted is None else planted.tolist(), costs=costs,
                          results=work / "group_models.jsonl")
@@ -190,10 +198,7 @@ def run_seed(dataset: str, seed: int, args, work: Path) -> dict[str, Any]:
                            "scores": {m: v.tolist() for m, v in r.scores.items()},
                            "train_seconds": r.train_seconds}
                        for n, r in run.methods.items()},
-           "random": {json.dumps(list(p)): [{"groups": d.groups.tolist(),
-                                             "scores": {m: v.tolist()
-                                                        for m, v in d.scores.items()}}
-                                            for d in draws] for p, draws in run.random.items()},
+           "random": _draws_json(run.random), "random_rerun": _draws_json(run.random_rerun),
            "all_tasks": {m: v.tolist() for m, v in run.all_tasks.scores.items()},
            "costs": costs, "info": info, "fidelity": fidelity, "machine": machine()}
     atomic_write_json(done_path, out)
@@ -350,27 +355,57 @@ def _fidelity(graph, cfg, work: Path, names, stores, planted, seed) -> dict[str,
     return out
 
 
+def _draws_json(random) -> dict[str, list[dict[str, Any]]]:
+    """``SeedComparison.random`` (or ``random_rerun``) as JSON: per size profile, every draw's
+    groups and test and validation scores."""
+    return {json.dumps(list(p)): [{"groups": d.groups.tolist(),
+                                   "scores": {m: v.tolist() for m, v in d.scores.items()},
+                                   "val_scores": {m: v.tolist() for m, v in d.val_scores.items()}}
+                                  for d in draws] for p, draws in random.items()}
+
+
 # ---------------------------------------------------------------------- summary
-def summarize_runs(dataset: str, runs: list[dict[str, Any]], draws: int):
-    from graphmtl.evaluation import GroupingRun, SeedComparison, summarize
+def comparisons(runs: list[dict[str, Any]], draws: int) -> list:
+    """The cached seeds as :class:`graphmtl.evaluation.SeedComparison` (``draws`` per profile)."""
+    from graphmtl.evaluation import GroupingRun, SeedComparison
+
+    def arrays(scores: dict[str, list]) -> dict[str, np.ndarray]:
+        return {k: np.array(v, dtype=float) for k, v in scores.items()}
+
+    def draw_runs(random: dict[str, list]) -> dict[tuple[int, ...], list]:
+        return {tuple(json.loads(p)): [GroupingRun("random", np.array(d["groups"]),
+                                                   arrays(d["scores"]), 0.0,
+                                                   arrays(d.get("val_scores", {})))
+                                       for d in ds][:draws] for p, ds in random.items()}
 
     comps = []
     for r in runs:
-        methods = {n: GroupingRun(n, np.array(m["groups"]), {k: np.array(v, dtype=float)
-                                                            for k, v in m["scores"].items()},
+        methods = {n: GroupingRun(n, np.array(m["groups"]), arrays(m["scores"]),
                                   m["train_seconds"]) for n, m in r["methods"].items()}
-        random = {tuple(json.loads(p)): [GroupingRun("random", np.array(d["groups"]),
-                                                     {k: np.array(v, dtype=float)
-                                                      for k, v in d["scores"].items()}, 0.0)
-                                         for d in ds][:draws] for p, ds in r["random"].items()}
         comps.append(SeedComparison(
-            seed=r["seed"], task_names=r["task_names"], methods=methods, random=random,
+            seed=r["seed"], task_names=r["task_names"], methods=methods,
+            random=draw_runs(r["random"]),
             all_tasks=GroupingRun("all tasks", np.zeros(len(r["task_names"]), dtype=int),
-                                  {k: np.array(v, dtype=float)
-                                   for k, v in r["all_tasks"].items()}, 0.0),
+                                  arrays(r["all_tasks"]), 0.0),
             planted=None if r["planted"] is None else np.array(r["planted"]),
-            costs=r["costs"]))
-    return summarize(comps)
+            costs=r["costs"], random_rerun=draw_runs(r.get("random_rerun") or {})))
+    return comps
+
+
+def summarize_runs(dataset: str, runs: list[dict[str, Any]], draws: int):
+    from graphmtl.evaluation import summarize
+
+    return summarize(comparisons(runs, draws))
+
+
+def partner_signals(runs: list[dict[str, Any]], args) -> dict[str, list]:
+    """Per method, per seed: :meth:`SeedComparison.partner_signal` on the random draws of its
+    group sizes, trained twice (empty unless every seed has ``--rerun-draws`` trainings)."""
+    comps = comparisons(runs, args.draws)
+    if not all(c.random_rerun for c in comps):
+        return {}
+    return {name: [c.partner_signal(name, seed=c.seed) for c in comps]
+            for name in comps[0].methods}
 
 
 def partner_tests(dataset: str, runs: list[dict[str, Any]], args) -> dict[str, list]:
@@ -397,6 +432,7 @@ def partner_tests(dataset: str, runs: list[dict[str, Any]], args) -> dict[str, l
 def report(dataset: str, runs: list[dict[str, Any]], args) -> None:
     res = summarize_runs(dataset, runs, args.draws)
     partners = partner_tests(dataset, runs, args)
+    signals = partner_signals(runs, args)
     ds = DATASETS[dataset]
     cmd = command(NAME)
     fid_names = [n for n in ("trained affinity", RERUN, *FIDELITY)
@@ -449,10 +485,56 @@ def report(dataset: str, runs: list[dict[str, Any]], args) -> None:
                       "Does the affinity know which partners help, on the real data? A task's "
                       f"test AP moves by {100 * spread:.1f} points (SD) between draws.", "",
                   md_table(["affinity", "rho per seed (p)", "mean rho", "null SD"], rows)]
+    if signals:
+        from scipy.stats import t as student_t
+
+        from graphmtl.evaluation import size_profile
+
+        def iv(values) -> str:   # mean over seeds (points) with its t interval
+            x = 100 * np.asarray(values, dtype=float)
+            if len(x) < 2:
+                return f"{x.mean():+.2f}"
+            half = student_t.ppf(0.5 + res.level / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(
+                len(x))
+            return f"{x.mean():+.2f} [{x.mean() - half:+.2f}, {x.mean() + half:+.2f}]"
+
+        rows, seen = [], {}
+        for name, sig in signals.items():     # methods with equal group sizes share draws
+            profile = tuple(size_profile(np.array(r["methods"][name]["groups"])) for r in runs)
+            if profile in seen:
+                seen[profile][0] += f", {name}"
+                continue
+            row = [name, " / ".join(f"{s.reproducibility:+.2f}" for s in sig),
+                   f"{np.mean([s.reproducibility for s in sig]):+.2f}",
+                   f"{np.mean([s.null_sd for s in sig]):.2f}",
+                   f"{np.mean([s.partner_test_ceiling for s in sig]):.2f}",
+                   f"{np.mean([s.validation_agreement for s in sig]):+.2f}",
+                   iv([s.selection_gain for s in sig]),
+                   iv([s.selection_gain_same_run for s in sig])]
+            seen[profile] = row
+            rows.append(row)
+        lines += ["", "Partner signal (`graphmtl.evaluation.partner_signal`, `--rerun-draws`): "
+                      f"every random draw trained a second time (training seed + "
+                      f"{RERUN_SEED_SHIFT}). *Reproducibility*: Spearman correlation of a "
+                      "task's test AP across the draws (centred per task) between the two "
+                      "trainings: how much of it the partners decide rather than the training's "
+                      "randomness; its square root is about the highest partner-test rho an "
+                      "affinity can reach. *Validation agreement*: the same correlation "
+                      "between one training's validation AP and the other's test AP, the "
+                      "signal a validation-scored affinity is built from. *Selection gain*: test AP (points) of each task's "
+                      "draw picked on validation minus its mean over the draws, picked in one "
+                      "training and scored in the other (across) or in the same one (within: "
+                      "includes the training's luck); mean with the 95 % interval over seeds.",
+                  "", md_table(["draws of the group sizes of", "reproducibility per seed",
+                                "mean", "null SD", "partner-test ceiling",
+                                "validation agreement",
+                                "selection gain, across trainings",
+                                "selection gain, within one training"], rows)]
     data = {"command": cmd, "dataset": dataset, "spec": ds.spec, "k": runs[0]["k"],
             "group_init": args.group_init,
             **res.to_dict(), "fidelity": [r.get("fidelity") for r in runs],
             "partner_test": {n: [t.to_dict() for t in tests] for n, tests in partners.items()},
+            "partner_signal": {n: [s.to_dict() for s in sig] for n, sig in signals.items()},
             "costs": [r["costs"] for r in runs], "machines": [r["machine"] for r in runs]}
     write_results(f"{NAME}_{dataset}" + ("_from_all_tasks" if tuned else ""), data,
                   "\n".join(lines))
@@ -473,6 +555,9 @@ def main(argv: list[str] | None = None) -> int:
                         "the papers' protocol, results bench_grouping_<dataset>) or all_tasks "
                         "(graphmtl's default: fine-tuned from the seed's all-task model, "
                         "results bench_grouping_<dataset>_from_all_tasks)")
+    p.add_argument("--rerun-draws", action="store_true",
+                   help="train every random draw a second time (training seed + "
+                        f"{RERUN_SEED_SHIFT}) and report the partner signal")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--work", type=Path, default=WORK / NAME)
     args = p.parse_args(argv)

@@ -10,9 +10,10 @@ from scipy import stats
 from graphmtl.affinity.signals import head_cosine_affinity, label_cooccurrence_affinity
 from graphmtl.data import MultiTaskGraph, SplitConfig, stratified_task_splits
 from graphmtl.errors import GraphMTLError
-from graphmtl.evaluation import (ALL_TASKS, GroupingBenchmark, canonical_groups,
-                                 paired_difference, partner_means, partner_test, random_groups,
-                                 size_profile, summarize)
+from graphmtl.evaluation import (ALL_TASKS, RERUN_SEED_SHIFT, GroupingBenchmark,
+                                 canonical_groups, paired_difference, partner_means,
+                                 partner_signal, partner_test, random_groups, size_profile,
+                                 summarize)
 from graphmtl.models import ModelConfig, MultiTaskGNN
 from graphmtl.training import TrainConfig
 from graphmtl.training.metrics import tuned_threshold_f1
@@ -235,6 +236,32 @@ def test_benchmark_fine_tunes_every_model_from_the_all_task_model(tmp_path):
         GroupingBenchmark(MC, TC, group_init="warm")
 
 
+def test_benchmark_trains_the_draws_twice_for_the_partner_signal(tmp_path):
+    graph = _graph()
+    groupings = {"mine": [1, 1, 1, 0, 0, 0]}
+    out = tmp_path / "g.jsonl"
+    bench = GroupingBenchmark(MC, TC, random_draws=2, workers=1, group_init="scratch",
+                              rerun_draws=True, progress=False)
+    run = bench.run_seed(graph, groupings, seed=3, results=out)
+    first, second = run.control("mine"), run.random_rerun[(3, 3)]
+    assert [d.groups.tolist() for d in first] == [d.groups.tolist() for d in second]
+    seeds = sorted(json.loads(line)["seed"] for line in out.read_text().splitlines()[1:])
+    assert seeds == [3] * (2 + 1 + 2 * 2) + [3 + RERUN_SEED_SHIFT] * (2 * 2)
+    for d in first + second:               # validation scores kept beside the test scores
+        assert set(d.val_scores) == {"ap", "roc_auc", "f1"}
+        assert np.all((d.val_scores["ap"] >= 0) & (d.val_scores["ap"] <= 1))
+    sig = run.partner_signal("mine")
+    assert sig.trainings == 2 and sig.observations == 2 * 6
+    # without the second training: one training, no reproducibility
+    once = GroupingBenchmark(MC, TC, random_draws=2, workers=1, group_init="scratch",
+                             progress=False).run_seed(graph, groupings, seed=3, results=out)
+    assert once.random_rerun == {}
+    one = once.partner_signal("mine")
+    assert one.trainings == 1 and np.isnan(one.reproducibility)
+    assert one.selection_gain == one.selection_gain_same_run
+    np.testing.assert_array_equal(once.control("mine")[0].scores["ap"], first[0].scores["ap"])
+
+
 def test_train_group_models_scores_each_task_with_its_group_and_fine_tunes(tmp_path):
     from graphmtl.pipeline import train_group_models
     from graphmtl.training import Trainer, evaluate, load_checkpoint
@@ -373,6 +400,61 @@ def test_partner_test_finds_an_affinity_that_predicts_scores_and_not_noise():
     Y2[1:, 0] = np.nan                       # task 0 scored in one draw only: all 5 dropped
     Y2[2, 1] = np.nan                        # task 1 keeps its 4 other draws
     assert partner_test(A, G, Y2).observations == 300 - 5 - 1
+
+
+def _signal_scores(partner: float, luck: float, seed: int = 0):
+    """Val and test scores ``[2 trainings, 5 draws, 80 tasks]``: a partner effect shared by
+    both trainings and both splits, a training's luck shared by its splits, split noise."""
+    rng = np.random.default_rng(seed)
+    R, D, n = 2, 5, 80
+    level = 3 * rng.normal(size=(1, 1, n))             # per-task level: centred away
+    effect = partner * rng.normal(size=(1, D, n))
+    run_luck = luck * rng.normal(size=(R, D, n))
+    val = level + effect + run_luck + 0.2 * rng.normal(size=(R, D, n))
+    test = level + effect + run_luck + 0.2 * rng.normal(size=(R, D, n))
+    return val, test
+
+
+def test_partner_signal_separates_the_partners_from_the_trainings_luck():
+    val, test = _signal_scores(partner=1.0, luck=0.3)
+    real = partner_signal(val, test)
+    assert real.trainings == 2 and real.observations == 5 * 80
+    assert real.reproducibility > 0.7 and real.null_sd < 0.1
+    assert real.partner_test_ceiling == pytest.approx(np.sqrt(real.reproducibility))
+    assert real.selection_gain > 0.8 and real.selection_gain_same_run > 0.8
+    # Only the training's luck moves the scores: validation still "predicts" test within one
+    # training, but nothing carries over to the other training.
+    luck = partner_signal(*_signal_scores(partner=0.0, luck=1.0))
+    assert abs(luck.reproducibility) < 3 * luck.null_sd
+    assert real.validation_agreement > 0.7 and abs(luck.validation_agreement) < 3 * luck.null_sd
+    assert partner_signal(*[x[:1] for x in _signal_scores(0.0, 1.0)]).validation_agreement > 0.7
+    assert luck.selection_gain_same_run > 0.8 and abs(luck.selection_gain) < 0.25
+    # selection gain, by hand: draw picked on training 0's validation, scored in training 1
+    best = val[0].argmax(0)
+    by_hand = np.mean(test[1][best, np.arange(80)] - test[1].mean(0))
+    best1 = val[1].argmax(0)
+    by_hand = (by_hand + np.mean(test[0][best1, np.arange(80)] - test[0].mean(0))) / 2
+    assert real.selection_gain == pytest.approx(by_hand)
+    # one training ([D, n]): no reproducibility, the gain is within it
+    one = partner_signal(val[0], test[0])
+    assert one.trainings == 1 and np.isnan(one.reproducibility) and np.isnan(one.null_sd)
+    assert one.selection_gain == one.selection_gain_same_run
+    # a task missing a score in any draw or training is left out; seeded
+    test2 = test.copy()
+    test2[1, 3, 7] = np.nan
+    assert partner_signal(val, test2).observations == 5 * 79
+    assert partner_signal(val, test, seed=4) == partner_signal(val, test, seed=4)
+    assert set(real.to_dict()) >= {"reproducibility", "partner_test_ceiling"}
+
+
+def test_partner_signal_rejects_bad_shapes():
+    val, test = _signal_scores(1.0, 0.3)
+    with pytest.raises(GraphMTLError, match="test_scores: expected"):
+        partner_signal(val[:, :1], test[:, :1])
+    with pytest.raises(GraphMTLError, match="val_scores: expected shape"):
+        partner_signal(val[:, :, :5], test)
+    with pytest.raises(GraphMTLError, match="permutations"):
+        partner_signal(val, test, permutations=0)
 
 
 def test_partner_test_rejects_bad_shapes():

@@ -12,6 +12,11 @@ group's model on the test split, and compares each grouping with
 - **one model on all tasks**, the user's real alternative;
 - the **planted groups** where the data has them (with the adjusted Rand index of each method).
 
+With ``rerun_draws=True`` the random draws are trained a second time with another training
+seed, so :meth:`SeedComparison.partner_signal` can tell how much of a task's score across draws
+its partners decide (:func:`~graphmtl.evaluation.partner_signal`), i.e. how much any grouping
+can gain on this data.
+
 Reported per method and metric (test split; checkpoints selected on the validation score of the
 headline metric, ``metric``): macro AP, macro ROC-AUC, macro F1 at a per-task threshold chosen on
 validation, and macro F1 at logit 0 (the papers' number, fragile with few positives). Differences
@@ -34,6 +39,7 @@ import numpy as np
 
 from graphmtl.data.graph import MultiTaskGraph
 from graphmtl.errors import check
+from graphmtl.evaluation.partners import PartnerSignal, partner_signal
 from graphmtl.evaluation.statistics import Interval, paired_difference
 from graphmtl.models import ModelConfig
 from graphmtl.training.config import TrainConfig
@@ -49,6 +55,9 @@ RANDOM = "random groups"
 #: (fine-tuned from this seed's all-task model, its copied weights the first checkpoint
 #: candidate) or ``scratch`` (fresh weights, the papers' protocol).
 GROUP_INITS = ("all_tasks", "scratch")
+#: Added to a seed's training seed for the second training of its random draws
+#: (``rerun_draws``).
+RERUN_SEED_SHIFT = 1000
 
 
 def canonical_groups(groups: Sequence[int] | np.ndarray) -> np.ndarray:
@@ -85,12 +94,15 @@ class GroupingRun:
         scores: ``{metric: [n]}`` test score of every task under its group's model (NaN where
             undefined).
         train_seconds: summed wall time of its group models (in their workers).
+        val_scores: ``{metric: [n]}`` the same on the validation split (the metrics the
+            trainer scores there: ``ap``, ``roc_auc``, ``f1``).
     """
 
     name: str
     groups: np.ndarray
     scores: dict[str, np.ndarray]
     train_seconds: float
+    val_scores: dict[str, np.ndarray] = field(default_factory=dict)
 
     def macro(self, metric: str) -> float:
         v = self.scores[metric]
@@ -108,10 +120,26 @@ class SeedComparison:
     all_tasks: GroupingRun
     planted: np.ndarray | None = None
     costs: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: the random draws trained again with training seed ``seed + RERUN_SEED_SHIFT``
+    #: (``rerun_draws``; empty otherwise), same keys and order as ``random``.
+    random_rerun: dict[tuple[int, ...], list[GroupingRun]] = field(default_factory=dict)
 
     def control(self, name: str) -> list[GroupingRun]:
         """The random draws matching method ``name``'s group sizes."""
         return self.random[size_profile(self.methods[name].groups)]
+
+    def partner_signal(self, name: str, metric: str = "ap", **kwargs) -> PartnerSignal:
+        """:func:`~graphmtl.evaluation.partner_signal` on the random draws of method ``name``'s
+        group sizes: both trainings where the draws were trained twice (``rerun_draws``),
+        else the one (``reproducibility`` NaN)."""
+        profile = size_profile(self.methods[name].groups)
+        trainings = [self.random[profile]] + ([self.random_rerun[profile]]
+                                              if profile in self.random_rerun else [])
+        for draws in trainings:
+            check(all(metric in d.val_scores for d in draws),
+                  f"partner signal: the draws have no validation {metric}")
+        return partner_signal([[d.val_scores[metric] for d in t] for t in trainings],
+                              [[d.scores[metric] for d in t] for t in trainings], **kwargs)
 
 
 class GroupingBenchmark:
@@ -130,13 +158,17 @@ class GroupingBenchmark:
             alike) from it: a group model then starts where the user's alternative ends, and its
             checkpoint is selected on its own tasks' validation score. ``scratch``: every model
             starts from fresh weights.
+        rerun_draws: also train every random draw a second time, with training seed
+            ``seed + RERUN_SEED_SHIFT`` (same start: the same all-task model when fine-tuning),
+            for :meth:`SeedComparison.partner_signal`; doubles the controls' cost.
         progress: a tqdm bar over the models of a seed.
     """
 
     def __init__(self, model_config: ModelConfig | None = None,
                  train_config: TrainConfig | None = None, *, metric: str = "ap",
                  random_draws: int = 5, workers: int = 2, level: float = 0.95,
-                 group_init: str = GROUP_INITS[0], progress: bool = True):
+                 group_init: str = GROUP_INITS[0], rerun_draws: bool = False,
+                 progress: bool = True):
         check(metric in ("ap", "roc_auc"),
               f"benchmark metric: expected ap or roc_auc, got {metric!r}")
         check(random_draws >= 1, f"benchmark random_draws: must be >= 1, got {random_draws}")
@@ -151,6 +183,7 @@ class GroupingBenchmark:
         self.workers = workers
         self.level = level
         self.group_init = group_init
+        self.rerun_draws = rerun_draws
         self.progress = progress
 
     def run_seed(self, graph: MultiTaskGraph, groupings: Mapping[str, Sequence[int]], *,
@@ -187,25 +220,30 @@ class GroupingBenchmark:
         profiles = {size_profile(g) for g in groupings.values()}
         random = {p: [random_groups(p, r, seed) for r in range(self.random_draws)]
                   for p in sorted(profiles)}
-        entries: list[tuple[str, np.ndarray, str | None]] = [
+        rerun = seed + RERUN_SEED_SHIFT
+        # (name, groups, where to keep its models, training seed)
+        entries: list[tuple[str, np.ndarray, str | None, int]] = [
             (name, g, None if save_models is None or name not in save_models
-             else str(save_models[name])) for name, g in groupings.items()]
-        entries.append((ALL_TASKS, np.zeros(n, dtype=np.int64), None))
+             else str(save_models[name]), seed) for name, g in groupings.items()]
+        entries.append((ALL_TASKS, np.zeros(n, dtype=np.int64), None, seed))
         for p, draws in random.items():
-            entries += [(f"{RANDOM} {p} #{r}", g, None) for r, g in enumerate(draws)]
+            entries += [(f"{RANDOM} {p} #{r}", g, None, seed) for r, g in enumerate(draws)]
+            if self.rerun_draws:
+                entries += [(f"{RANDOM} {p} #{r} (seed {rerun})", g, None, rerun)
+                            for r, g in enumerate(draws)]
 
         jobs, spans = [], []
-        for name, g, save in entries:
+        for name, g, save, train_seed in entries:
             lo = len(jobs)
             for gid in range(int(g.max()) + 1):
                 tasks = tuple(graph.task_names[i] for i in np.flatnonzero(g == gid))
-                jobs.append(SubsetJob(tasks, seed=seed, save_to=None if save is None
+                jobs.append(SubsetJob(tasks, seed=train_seed, save_to=None if save is None
                                       else str(Path(save) / f"group_{gid}")))
             spans.append((lo, len(jobs)))
         if self.group_init == "scratch":
             records = self._pool(seed).run(graph, jobs, results=results)
         else:
-            base = spans[[name for name, _, _ in entries].index(ALL_TASKS)][0]
+            base = spans[[e[0] for e in entries].index(ALL_TASKS)][0]
             # the all-task checkpoint is kept beside the results, else only for this call
             with (tempfile.TemporaryDirectory(prefix="graphmtl-all-tasks-") if results is None
                   else nullcontext(Path(results).with_suffix(".all_tasks"))) as root:
@@ -213,17 +251,20 @@ class GroupingBenchmark:
 
         runs = []
         pos = {t: i for i, t in enumerate(graph.task_names)}
-        for (name, g, _), (lo, hi) in zip(entries, spans):
-            scores = {m: np.full(n, np.nan) for m in METRICS}
+        for (name, g, _, _), (lo, hi) in zip(entries, spans):
+            split_scores = {split: {m: np.full(n, np.nan) for m in METRICS}
+                            for split in ("test", "val")}
             seen, seconds = set(), 0.0
             for rec in records[lo:hi]:
-                for m in METRICS:
-                    for task, v in rec["scores"]["test"].get(m, {}).items():
-                        scores[m][pos[task]] = np.nan if v is None else v
+                for split, scores in split_scores.items():
+                    for m in METRICS:
+                        for task, v in rec["scores"][split].get(m, {}).items():
+                            scores[m][pos[task]] = np.nan if v is None else v
                 if rec["job"] not in seen:
                     seen.add(rec["job"])
                     seconds += rec["seconds"]
-            runs.append(GroupingRun(name, g, scores, seconds))
+            val = {m: v for m, v in split_scores["val"].items() if np.isfinite(v).any()}
+            runs.append(GroupingRun(name, g, split_scores["test"], seconds, val))
         by_name = {r.name: r for r in runs}
         return SeedComparison(
             seed=seed, task_names=list(graph.task_names),
@@ -231,7 +272,10 @@ class GroupingBenchmark:
             random={p: [by_name[f"{RANDOM} {p} #{r}"] for r in range(len(draws))]
                     for p, draws in random.items()},
             all_tasks=by_name[ALL_TASKS], planted=planted,
-            costs={k: dict(v) for k, v in (costs or {}).items()})
+            costs={k: dict(v) for k, v in (costs or {}).items()},
+            random_rerun={p: [by_name[f"{RANDOM} {p} #{r} (seed {rerun})"]
+                              for r in range(len(draws))]
+                          for p, draws in random.items()} if self.rerun_draws else {})
 
     def _pool(self, seed: int, init_from: Path | None = None, threads: int = 1
               ) -> SubsetTrainingPool:

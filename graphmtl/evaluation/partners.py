@@ -12,7 +12,13 @@ where the trained-affinity fidelity is too expensive.
 
 A correlation near 0 on a dataset where random groups already differ little can also mean that
 partners matter little there; the spread of a task's score over the draws (``spread``) says how
-much there is to predict.
+much there is to predict. :func:`partner_signal` says how much of that spread the partners
+decide at all: it needs the same draws trained twice with different training seeds
+(``GroupingBenchmark(rerun_draws=True)``) and correlates the two trainings' scores. If the
+partners decided everything, the two would agree perfectly; if only the training's randomness
+moved a task's score between draws, they would not correlate. An affinity that knew the
+partners' effect exactly would reach a partner-test correlation of about the square root of that
+reproducibility, which is the ceiling to read :func:`partner_test` against.
 """
 
 from __future__ import annotations
@@ -51,6 +57,57 @@ class PartnerTest:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class PartnerSignal:
+    """Result of :func:`partner_signal`: how much of a task's score across the random draws its
+    partners decide.
+
+    Attributes:
+        reproducibility: Spearman correlation, over every (task, draw) pair, of the
+            per-task-centred test scores of two trainings of the same draws (mean over pairs of
+            trainings): the share of the between-draw differences that the partners, not the
+            training's randomness, decide. NaN with one training.
+        null_sd: standard deviation of ``reproducibility`` when the draws of the second
+            training are shuffled per task (permutations).
+        validation_agreement: the same correlation between one training's validation scores
+            and the other's test scores (mean over ordered pairs): how well a task's validation
+            score under some partners tells what those partners do for its test score under a
+            new training, the signal every validation-scored affinity (the trained affinity
+            first) is built from. With one training: within it (the training's luck included).
+        selection_gain: mean over tasks of the test score in the draw where the task's
+            validation score was highest, minus its mean test score over the draws, with the
+            draw selected in one training and scored in another (mean over ordered pairs): what
+            picking partners on validation, among these draws, carries over to a new training.
+            With one training: selected and scored in the same one.
+        selection_gain_same_run: the same, selected and scored in one training (mean over
+            trainings); includes the training's luck, which validation and test share.
+        observations: (task, draw) pairs used (tasks scored in every draw and training).
+        trainings: how many trainings of the draws were given.
+        spread: mean over tasks of the standard deviation of the task's test score over the
+            draws (mean over trainings).
+    """
+
+    reproducibility: float
+    null_sd: float
+    validation_agreement: float
+    selection_gain: float
+    selection_gain_same_run: float
+    observations: int
+    trainings: int
+    spread: float
+
+    @property
+    def partner_test_ceiling(self) -> float:
+        """About the highest :func:`partner_test` correlation an affinity can reach on these
+        draws: ``sqrt(reproducibility)`` (0 where it is not positive)."""
+        r = self.reproducibility
+        return float(np.sqrt(r)) if np.isfinite(r) and r > 0 else (0.0 if np.isfinite(r)
+                                                                   else float("nan"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "partner_test_ceiling": self.partner_test_ceiling}
 
 
 def partner_means(affinity: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -138,3 +195,80 @@ def partner_test(affinity: np.ndarray, groups: Sequence[np.ndarray] | np.ndarray
                        p_value=float((1 + (null >= observed).sum()) / (1 + null.size))
                        if np.isfinite(observed) else float("nan"),
                        observations=int(ok.sum()), spread=spread)
+
+
+def _pearson_rows(x: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """Pearson correlation of ``x [N]`` with every row of ``Y [P, N]``."""
+    xc = x - x.mean()
+    Yc = Y - Y.mean(axis=-1, keepdims=True)
+    denom = np.sqrt((xc ** 2).sum() * (Yc ** 2).sum(axis=-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denom > 0, Yc @ xc / np.where(denom > 0, denom, 1.0), np.nan)
+
+
+def partner_signal(val_scores: Sequence[np.ndarray] | np.ndarray,
+                   test_scores: Sequence[np.ndarray] | np.ndarray, *, permutations: int = 200,
+                   seed: int = 0) -> PartnerSignal:
+    """How much of a task's score across random draws its partners decide (module docstring).
+
+    Args:
+        val_scores, test_scores: ``[R, D, n]``: each task's validation and test score under its
+            group's model in each of ``D >= 2`` random groupings, trained ``R >= 1`` times with
+            different training seeds (``[D, n]``: one training). NaN where undefined; a task
+            without a score in every draw and training is left out.
+        permutations: shuffles of the second training's draws for ``null_sd``.
+        seed: seeds the permutations.
+
+    Returns:
+        a :class:`PartnerSignal`.
+    """
+    V = np.asarray(val_scores, dtype=float)
+    T = np.asarray(test_scores, dtype=float)
+    if T.ndim == 2:
+        V, T = V[None], T[None]
+    check(T.ndim == 3 and T.shape[1] >= 2,
+          f"test_scores: expected [trainings, draws >= 2, tasks], got shape {T.shape}")
+    check(V.shape == T.shape, f"val_scores: expected shape {T.shape}, got {V.shape}")
+    check(permutations >= 1, f"permutations: must be >= 1, got {permutations}")
+    R, D, _ = T.shape
+    ok = (np.isfinite(V) & np.isfinite(T)).all(axis=(0, 1))
+    V, T = V[..., ok], T[..., ok]
+    n = T.shape[-1]
+    nan = float("nan")
+    if n == 0:
+        return PartnerSignal(nan, nan, nan, nan, nan, 0, R, nan)
+    Tc = T - T.mean(axis=1, keepdims=True)                          # [R, D, n]
+    Vc = V - V.mean(axis=1, keepdims=True)
+    best = V.argmax(axis=1)                                         # [R, n] per training
+    cols = np.arange(n)
+
+    def gain(select: int, score: int) -> float:
+        return float(np.mean(Tc[score][best[select], cols]))
+
+    def spearman(x: np.ndarray, y: np.ndarray) -> float:
+        return float(_pearson_rows(rankdata(x.ravel()), rankdata(y.ravel())[None])[0])
+
+    same = float(np.mean([gain(r, r) for r in range(R)]))
+    pairs = [(r, s) for r in range(R) for s in range(R) if r != s]
+    agreement = [spearman(Vc[r], Tc[s]) for r, s in (pairs or [(0, 0)])]
+    rng = np.random.default_rng(seed)
+    rhos, nulls = [], []
+    for r, s in pairs:
+        if r > s:
+            continue
+        x, y = rankdata(Tc[r].ravel()), rankdata(Tc[s].ravel()).reshape(D, n)
+        rhos.append(float(_pearson_rows(x, y.ravel()[None])[0]))
+        shuffled = rng.random((permutations, D, n)).argsort(axis=1)   # draws shuffled per task
+        nulls.append(_pearson_rows(x, np.take_along_axis(
+            np.broadcast_to(y, shuffled.shape), shuffled, axis=1).reshape(permutations, -1)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)              # a constant training: NaN
+        reproducibility = float(np.nanmean(rhos)) if rhos else nan
+        validation_agreement = float(np.nanmean(agreement))
+        null_sd = float(np.nanstd(np.concatenate(nulls))) if nulls else nan
+    return PartnerSignal(
+        reproducibility=reproducibility, null_sd=null_sd,
+        validation_agreement=validation_agreement,
+        selection_gain=float(np.mean([gain(r, s) for r, s in pairs])) if pairs else same,
+        selection_gain_same_run=same, observations=int(D * n), trainings=R,
+        spread=float(np.mean(T.std(axis=1, ddof=1))))
