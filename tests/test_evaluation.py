@@ -11,8 +11,8 @@ from graphmtl.affinity.signals import head_cosine_affinity, label_cooccurrence_a
 from graphmtl.data import MultiTaskGraph, SplitConfig, stratified_task_splits
 from graphmtl.errors import GraphMTLError
 from graphmtl.evaluation import (ALL_TASKS, RERUN_SEED_SHIFT, GroupingBenchmark,
-                                 canonical_groups, paired_difference, partner_means,
-                                 partner_signal, partner_test, random_groups, size_profile,
+                                 canonical_groups, mean_partner_signal, paired_difference,
+                                 partner_means, partner_signal, partner_test, random_groups, size_profile,
                                  summarize)
 from graphmtl.models import ModelConfig, MultiTaskGNN
 from graphmtl.training import TrainConfig
@@ -315,6 +315,13 @@ def test_cli_compare_judges_groupings_against_random(tmp_path, capsys):
     assert main(argv[:-1] + [str(fresh), "--group-init", "scratch", "--seeds", "1"]) == 0
     assert "| mine | 2 |" in capsys.readouterr().out
     assert not (fresh / "models.all_tasks").exists()
+    # --partner-signal: the draws trained twice, one line per group-size profile
+    assert main(argv + ["--partner-signal"]) == 0
+    text = capsys.readouterr().out
+    assert "Partner signal on the random draws of mine's group sizes: A task's partners" in text
+    assert "Partner signal on the random draws of theirs's" in text
+    signal = json.loads((out / "comparison.json").read_text())["partner_signal"]
+    assert set(signal) == {"mine", "theirs"} and signal["mine"]["trainings"] == 2
     # bad input: one line, nothing left behind
     (tmp_path / "bad.json").write_text(json.dumps({"task_names": ["t0"], "labels": [0]}))
     before = sorted(p.name for p in tmp_path.iterdir())
@@ -445,6 +452,20 @@ def test_partner_signal_separates_the_partners_from_the_trainings_luck():
     assert partner_signal(val, test2).observations == 5 * 79
     assert partner_signal(val, test, seed=4) == partner_signal(val, test, seed=4)
     assert set(real.to_dict()) >= {"reproducibility", "partner_test_ceiling"}
+
+
+def test_mean_partner_signal_and_its_sentence():
+    val, test = _signal_scores(1.0, 0.3)
+    a, b = partner_signal(val, test, seed=0), partner_signal(val[::-1], test[::-1], seed=1)
+    m = mean_partner_signal([a, b])
+    assert m.reproducibility == pytest.approx((a.reproducibility + b.reproducibility) / 2)
+    assert m.observations == a.observations + b.observations and m.trainings == 2
+    text = m.describe()
+    assert f"decide {m.reproducibility:.2f}" in text and f"{100 * m.selection_gain:+.1f} AP" in text
+    one = partner_signal(val[0], test[0]).describe()
+    assert "within the same training" in one and "decide" not in one
+    with pytest.raises(GraphMTLError, match="no signals"):
+        mean_partner_signal([])
 
 
 def test_partner_signal_rejects_bad_shapes():

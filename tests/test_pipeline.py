@@ -251,3 +251,25 @@ def test_group_init_fine_tunes_the_compared_models_and_reruns_only_the_compariso
     np.testing.assert_array_equal(again.groups, first.groups)
     with pytest.raises(GraphMTLError, match="group_init: unknown 'warm'"):
         CompareConfig(group_init="warm")
+
+
+def test_partner_signal_trains_the_draws_twice_and_reports_it(tmp_path):
+    cfg = tiny_config(affinity=AffinityConfig(method="subspace", num_subsets=20, subset_size=3),
+                      compare=CompareConfig(pairwise=False, random_draws=2, seeds=2, workers=1))
+    assert not cfg.compare.partner_signal                       # opt-in: it doubles the cost
+    run_pipeline(cfg, tmp_path, quiet=True, progress=False)
+    assert json.loads((tmp_path / "groups" / "comparison.json").read_text())[
+        "partner_signal"] == {}
+    on = cfg.replace(compare=dataclasses.replace(cfg.compare, partner_signal=True))
+    again = run_pipeline(on, tmp_path, quiet=True, progress=False)
+    assert again.executed == ["groups", "report"]
+    signal = json.loads((tmp_path / "groups" / "comparison.json").read_text())["partner_signal"]
+    assert len(signal["per_seed"]) == 2 and signal["mean"]["trainings"] == 2
+    assert signal["mean"]["observations"] == sum(s["observations"] for s in signal["per_seed"])
+    assert "Partner signal (the random draws trained twice): A task's partners decide" in (
+        tmp_path / "report" / "report.md").read_text()
+    from graphmtl.cli import build_parser
+    from graphmtl.cli.run import configure
+
+    args = build_parser("run").parse_args(["run", "--data", "x", "--partner-signal"])
+    assert configure(args).compare.partner_signal

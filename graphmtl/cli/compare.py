@@ -48,6 +48,9 @@ def register(subparsers) -> None:
     p.add_argument("--group-init", choices=GROUP_INITS, default=d.group_init,
                    help="how every model but the all-task one starts: scratch (fresh weights) "
                         "or all_tasks (fine-tuned from the seed's all-task model)")
+    p.add_argument("--partner-signal", action="store_true", default=d.partner_signal,
+                   help="also train every random draw a second time and report how much of a "
+                        "task's score its partners decide (doubles the random controls' cost)")
     p.add_argument("--workers", type=int, default=d.workers, help="processes training models")
     p.add_argument("--out", required=True, type=Path, help="output directory")
     config_options(p.add_argument_group("model (ModelConfig)"), ModelConfig, "model",
@@ -84,7 +87,8 @@ def read_groups(text: str, task_names: list[str]):
 
 
 def run(args: argparse.Namespace) -> int:
-    from graphmtl.evaluation import GroupingBenchmark, summarize
+    from graphmtl.evaluation import (GroupingBenchmark, mean_partner_signal, size_profile,
+                                     summarize)
     from graphmtl.models import ModelConfig
     from graphmtl.training import TrainConfig
     from graphmtl.utils.io import atomic_path, atomic_write_json
@@ -103,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
               f"--planted: --data {args.data} has no planted groups")
     bench = GroupingBenchmark(mc, tc, metric=tc.metric if tc.metric in ("ap", "roc_auc")
                               else "ap", random_draws=args.draws, workers=args.workers,
-                              group_init=args.group_init,
+                              group_init=args.group_init, rerun_draws=args.partner_signal,
                               progress=not args.no_progress)
     def trained_some() -> bool:   # a failure after some models finished: keep them to resume
         f = args.out / "models.jsonl"
@@ -115,11 +119,21 @@ def run(args: argparse.Namespace) -> int:
         # One split, fixed groupings; the seeds vary only the training: Welch over the runs.
         result = summarize(runs, metric=bench.metric, design="runs")
         verdicts = [f"{m.name}: {m.verdict()}." for m in result.methods]
+        signals, profiles = {}, set()
+        for name in (runs[0].methods if args.partner_signal else ()):
+            profile = size_profile(runs[0].methods[name].groups)
+            if profile not in profiles:        # groupings of equal sizes share their draws
+                profiles.add(profile)
+                signals[name] = mean_partner_signal(
+                    [r.partner_signal(name, metric=bench.metric, seed=r.seed) for r in runs])
+        verdicts += [f"Partner signal on the random draws of {name}'s group sizes: "
+                     f"{sig.describe()}" for name, sig in signals.items()]
         table = result.table()
         atomic_write_json(args.out / "comparison.json",
                           {"data": args.data, "groupings": {k: v.tolist()
                                                             for k, v in groupings.items()},
-                           "result": result.to_dict(), "verdicts": verdicts})
+                           "result": result.to_dict(), "verdicts": verdicts,
+                           "partner_signal": {k: v.to_dict() for k, v in signals.items()}})
         with atomic_path(args.out / "comparison.md") as tmp:
             tmp.write_text(f"# graphmtl compare: {args.data}\n\n{table}\n\n"
                            + "\n".join(f"- {v}" for v in verdicts) + "\n")

@@ -82,6 +82,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    flags={"pairwise": "--pairwise", "pairwise_pairs": "--pairwise-pairs",
                           "random_draws": "--random-draws", "seeds": "--seeds",
                           "single_task": "--single-task", "group_init": "--group-init",
+                          "partner_signal": "--partner-signal",
                           "workers": "--workers"},
                    choices={"group_init": GROUP_INITS},
                    types={"pairwise_pairs": argtype(_pairs, "pairs")})

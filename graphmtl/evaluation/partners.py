@@ -109,6 +109,33 @@ class PartnerSignal:
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "partner_test_ceiling": self.partner_test_ceiling}
 
+    def describe(self, scale: float = 100.0, unit: str = " AP") -> str:
+        """One sentence for a report (scores shown times ``scale``)."""
+        same = f"{scale * self.selection_gain_same_run:+.1f}{unit}"
+        if self.trainings < 2:
+            return (f"Picking each task's random draw on validation gains {same} on test "
+                    "within the same training (the training's luck included; train the draws "
+                    "twice to separate the partners' effect from it).")
+        return (f"A task's partners decide {self.reproducibility:.2f} of its test score "
+                "differences between random groups (rank correlation of two trainings; 0: "
+                f"training noise only), its validation score tells that for a new training at "
+                f"{self.validation_agreement:.2f}, and picking each task's draw on validation "
+                f"gains {scale * self.selection_gain:+.1f}{unit} there ({same} within one "
+                "training). Where the validation agreement is near 0, no grouping learned from "
+                "these labels can gain much over random groups.")
+
+
+def mean_partner_signal(signals: Sequence[PartnerSignal]) -> PartnerSignal:
+    """The mean of several seeds' :class:`PartnerSignal` (observations summed; NaN-aware)."""
+    check(len(signals) >= 1, "mean_partner_signal: no signals given")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)            # all NaN: NaN
+        mean = {f: float(np.nanmean([getattr(x, f) for x in signals]))
+                for f in ("reproducibility", "null_sd", "validation_agreement",
+                          "selection_gain", "selection_gain_same_run", "spread")}
+    return PartnerSignal(**mean, observations=sum(x.observations for x in signals),
+                         trainings=min(x.trainings for x in signals))
+
 
 def partner_means(affinity: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """Mean affinity of every task with the other members of its group.

@@ -91,6 +91,10 @@ class CompareConfig:
             :class:`~graphmtl.evaluation.GroupingBenchmark`. Fine-tuned group models beat one
             all-task model where models trained from scratch on a group's few labels do not
             (docs/method.md §6).
+        partner_signal: also train every random draw a second time (another training seed)
+            and report how much of a task's score its partners decide and how well validation
+            tells it (:func:`~graphmtl.evaluation.partner_signal`): whether any grouping can
+            gain on this data. Doubles the random controls' cost.
         workers: processes training models in parallel.
     """
 
@@ -100,6 +104,7 @@ class CompareConfig:
     seeds: int = 3
     single_task: bool = False
     group_init: str = GROUP_INITS[0]
+    partner_signal: bool = False
     workers: int = 2
 
     def __post_init__(self) -> None:

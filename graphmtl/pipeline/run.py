@@ -338,7 +338,7 @@ def _groupings(ctx: RunContext) -> tuple[dict[str, np.ndarray], dict[str, dict[s
 
 
 def _groups(ctx: RunContext, d: Path) -> dict[str, Any]:
-    from graphmtl.evaluation import GroupingBenchmark, summarize
+    from graphmtl.evaluation import GroupingBenchmark, mean_partner_signal, summarize
 
     cfg, graph = ctx.config, ctx.graph
     groupings, costs, notes = _groupings(ctx)
@@ -350,7 +350,7 @@ def _groups(ctx: RunContext, d: Path) -> dict[str, Any]:
                               if cfg.train.metric in ("ap", "roc_auc") else "ap",
                               random_draws=cfg.compare.random_draws,
                               workers=cfg.compare.workers, group_init=cfg.compare.group_init,
-                              progress=ctx.progress)
+                              rerun_draws=cfg.compare.partner_signal, progress=ctx.progress)
     runs = []
     for s in range(cfg.compare.seeds):
         runs.append(bench.run_seed(
@@ -365,10 +365,16 @@ def _groups(ctx: RunContext, d: Path) -> dict[str, Any]:
                              for m in METRICS}
     if planted is not None:
         notes["planted groups"] = "reference: the groups the generator planted"
+    signal = {}
+    if cfg.compare.partner_signal:      # on the draws of the method's group sizes
+        per_seed = [r.partner_signal(label, metric=bench.metric, seed=r.seed) for r in runs]
+        signal = {"mean": mean_partner_signal(per_seed).to_dict(),
+                  "per_seed": [x.to_dict() for x in per_seed]}
     atomic_write_json(d / "comparison.json", {
         "result": result.to_dict(), "notes": notes, "task_names": graph.task_names,
         "groupings": {k: r.groups.tolist() for k, r in runs[0].methods.items()},
-        "per_task": {k: {m: v.tolist() for m, v in d_.items()} for k, d_ in per_task.items()}})
+        "per_task": {k: {m: v.tolist() for m, v in d_.items()} for k, d_ in per_task.items()},
+        "partner_signal": signal})
     return {"method": label, "verdict": result.method(label).verdict(),
             "seeds": len(runs), "draws": result.draws}
 
@@ -433,6 +439,14 @@ def _build_report(ctx: RunContext) -> tuple[Report, dict[str, Any]]:
     if main.ari is not None:
         notes.append(f"Planted groups are known: adjusted Rand index of {main.name} against "
                      f"them {main.ari:.2f} (1 = identical, 0 = chance).")
+    if comp.get("partner_signal"):
+        from graphmtl.evaluation import PartnerSignal
+
+        mean = dict(comp["partner_signal"]["mean"])
+        mean.pop("partner_test_ceiling")
+        notes.append("Partner signal (the random draws trained twice): "
+                     + PartnerSignal(**{k: nan if v is None else v for k, v in mean.items()}
+                                     ).describe())
     run_dir = ctx.run.path
     saved = {"groups by task name": str(ctx.file("clustering", "groups")),
              "group models (one checkpoint per group)":
