@@ -70,9 +70,12 @@ DATASETS: dict[str, Dataset] = {
 #: (``--group-init all_tasks``, result ``NAME_<dataset>_from_all_tasks``).
 FINE_TUNED = ("annotated_scarce", "annotated_moderate", "annotated_disjoint", "amazon", "youtube",
               "blogcatalog")
+#: Recorded runs under a name of their own (``--out``): the fidelity check against both
+#: trainings of the trained affinity's subsets, beside the main tables.
+OTHER_RESULTS = (f"{NAME}_annotated_scarce_fidelity",)
 RESULT_NAMES = [name for d in DATASETS
                 for name in (f"{NAME}_{d}",) + ((f"{NAME}_{d}_from_all_tasks",)
-                                                if d in FINE_TUNED else ())]
+                                                if d in FINE_TUNED else ())] + list(OTHER_RESULTS)
 
 
 @dataclass(frozen=True)
@@ -555,7 +558,8 @@ def report(dataset: str, runs: list[dict[str, Any]], args) -> None:
                       "randomness; its square root is about the highest partner-test rho an "
                       "affinity can reach. *Validation agreement*: the same correlation "
                       "between one training's validation AP and the other's test AP, the "
-                      "signal a validation-scored affinity is built from. *Selection gain*: test AP (points) of each task's "
+                      "signal a validation-scored affinity is built from. *Selection gain*: "
+                      "test AP (points) of each task's "
                       "draw picked on validation minus its mean over the draws, picked in one "
                       "training and scored in the other (across) or in the same one (within: "
                       "includes the training's luck); mean with the 95 % interval over seeds.",
@@ -570,7 +574,7 @@ def report(dataset: str, runs: list[dict[str, Any]], args) -> None:
             "partner_test": {n: [t.to_dict() for t in tests] for n, tests in partners.items()},
             "partner_signal": {n: [s.to_dict() for s in sig] for n, sig in signals.items()},
             "costs": [r["costs"] for r in runs], "machines": [r["machine"] for r in runs]}
-    write_results(f"{NAME}_{dataset}" + ("_from_all_tasks" if tuned else ""), data,
+    write_results(args.out or f"{NAME}_{dataset}" + ("_from_all_tasks" if tuned else ""), data,
                   "\n".join(lines))
     print("\n".join(lines))
 
@@ -593,6 +597,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="train every random draw a second time (training seed + "
                         f"{RERUN_SEED_SHIFT}) and report the partner signal")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--out", default=None, metavar="NAME",
+                   help="result name (default bench_grouping_<dataset>, with --group-init "
+                        "all_tasks bench_grouping_<dataset>_from_all_tasks)")
     p.add_argument("--work", type=Path, default=WORK / NAME)
     args = p.parse_args(argv)
     runs = []

@@ -12,8 +12,8 @@ from graphmtl.data import MultiTaskGraph, SplitConfig, stratified_task_splits
 from graphmtl.errors import GraphMTLError
 from graphmtl.evaluation import (ALL_TASKS, RERUN_SEED_SHIFT, GroupingBenchmark,
                                  canonical_groups, mean_partner_signal, paired_difference,
-                                 partner_means, partner_signal, partner_test, random_groups, size_profile,
-                                 summarize)
+                                 partner_means, partner_signal, partner_test, random_groups,
+                                 size_profile, summarize)
 from graphmtl.models import ModelConfig, MultiTaskGNN
 from graphmtl.training import TrainConfig
 from graphmtl.training.metrics import tuned_threshold_f1
