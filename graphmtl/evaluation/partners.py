@@ -121,8 +121,8 @@ class PartnerSignal:
                 f"training noise only), its validation score tells that for a new training at "
                 f"{self.validation_agreement:.2f}, and picking each task's draw on validation "
                 f"gains {scale * self.selection_gain:+.1f}{unit} there ({same} within one "
-                "training). Where the validation agreement is near 0, no grouping learned from "
-                "these labels can gain much over random groups.")
+                "training, the training's luck included): the part of the partners' effect that "
+                "a grouping chosen on validation scores can see.")
 
 
 def mean_partner_signal(signals: Sequence[PartnerSignal]) -> PartnerSignal:
