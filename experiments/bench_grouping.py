@@ -69,7 +69,7 @@ DATASETS: dict[str, Dataset] = {
 #: Datasets with a recorded run of group models fine-tuned from the all-task model
 #: (``--group-init all_tasks``, result ``NAME_<dataset>_from_all_tasks``).
 FINE_TUNED = ("annotated_scarce", "annotated_moderate", "annotated_disjoint", "amazon", "youtube",
-              "blogcatalog")
+              "blogcatalog", "dblp")
 #: Recorded runs under a name of their own (``--out``): the fidelity check against both
 #: trainings of the trained affinity's subsets, beside the main tables.
 OTHER_RESULTS = (f"{NAME}_annotated_scarce_fidelity",)
