@@ -413,20 +413,12 @@ def comparisons(runs: list[dict[str, Any]], draws: int) -> list:
     return comps
 
 
-def summarize_runs(dataset: str, runs: list[dict[str, Any]], draws: int):
-    from graphmtl.evaluation import summarize
-
-    return summarize(comparisons(runs, draws))
-
-
-def partner_signals(runs: list[dict[str, Any]], args) -> dict[str, list]:
+def partner_signals(comps: list) -> dict[str, list]:
     """Per method, per seed: :meth:`SeedComparison.partner_signal` on the random draws of its
     group sizes, trained twice (empty unless every seed has ``--rerun-draws`` trainings)."""
-    comps = comparisons(runs, args.draws)
     if not all(c.random_rerun for c in comps):
         return {}
-    return {name: [c.partner_signal(name, seed=c.seed) for c in comps]
-            for name in comps[0].methods}
+    return {name: [c.partner_signal(name) for c in comps] for name in comps[0].methods}
 
 
 def partner_tests(dataset: str, runs: list[dict[str, Any]], args) -> dict[str, list]:
@@ -451,9 +443,12 @@ def partner_tests(dataset: str, runs: list[dict[str, Any]], args) -> dict[str, l
 
 
 def report(dataset: str, runs: list[dict[str, Any]], args) -> None:
-    res = summarize_runs(dataset, runs, args.draws)
+    from graphmtl.evaluation import summarize
+
+    comps = comparisons(runs, args.draws)
+    res = summarize(comps)
     partners = partner_tests(dataset, runs, args)
-    signals = partner_signals(runs, args)
+    signals = partner_signals(comps)
     ds = DATASETS[dataset]
     cmd = command(NAME)
     fid_names = [n for n in ("trained affinity", RERUN, *FIDELITY)
@@ -523,17 +518,13 @@ def report(dataset: str, runs: list[dict[str, Any]], args) -> None:
                       f"test AP moves by {100 * spread:.1f} points (SD) between draws.", "",
                   md_table(["affinity", "rho per seed (p)", "mean rho", "null SD"], rows)]
     if signals:
-        from scipy.stats import t as student_t
+        from graphmtl.evaluation import paired_difference, size_profile
 
-        from graphmtl.evaluation import size_profile
-
-        def iv(values) -> str:   # mean over seeds (points) with its t interval
-            x = 100 * np.asarray(values, dtype=float)
-            if len(x) < 2:
-                return f"{x.mean():+.2f}"
-            half = student_t.ppf(0.5 + res.level / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(
-                len(x))
-            return f"{x.mean():+.2f} [{x.mean() - half:+.2f}, {x.mean() + half:+.2f}]"
+        def iv(values) -> str:   # a gain over seeds (points) with the t interval over seeds
+            x = 100 * np.asarray(values, dtype=float)[:, None]
+            d = paired_difference(x, np.zeros_like(x), res.level)
+            return (f"{d.mean:+.2f} [{d.lo:+.2f}, {d.hi:+.2f}]" if d.defined
+                    else f"{d.mean:+.2f}")
 
         rows, seen = [], {}
         for name, sig in signals.items():     # methods with equal group sizes share draws

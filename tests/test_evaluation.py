@@ -10,7 +10,7 @@ from scipy import stats
 from graphmtl.affinity.signals import head_cosine_affinity, label_cooccurrence_affinity
 from graphmtl.data import MultiTaskGraph, SplitConfig, stratified_task_splits
 from graphmtl.errors import GraphMTLError
-from graphmtl.evaluation import (ALL_TASKS, RERUN_SEED_SHIFT, GroupingBenchmark,
+from graphmtl.evaluation import (ALL_TASKS, RERUN_SEED_SHIFT, GroupingBenchmark, PartnerSignal,
                                  canonical_groups, mean_partner_signal, paired_difference,
                                  partner_means, partner_signal, partner_test, random_groups,
                                  size_profile, summarize)
@@ -464,6 +464,12 @@ def test_mean_partner_signal_and_its_sentence():
     assert f"decide {m.reproducibility:.2f}" in text and f"{100 * m.selection_gain:+.1f} AP" in text
     one = partner_signal(val[0], test[0]).describe()
     assert "within the same training" in one and "decide" not in one
+    # read back from JSON, where NaN was written as None
+    assert PartnerSignal.from_dict(json.loads(json.dumps(m.to_dict()))) == m
+    single = partner_signal(val[0], test[0])
+    back = PartnerSignal.from_dict({k: None if isinstance(v, float) and np.isnan(v) else v
+                                    for k, v in single.to_dict().items()})
+    assert np.isnan(back.reproducibility) and back.describe() == single.describe()
     with pytest.raises(GraphMTLError, match="no signals"):
         mean_partner_signal([])
 

@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
             if profile not in profiles:        # groupings of equal sizes share their draws
                 profiles.add(profile)
                 signals[name] = mean_partner_signal(
-                    [r.partner_signal(name, metric=bench.metric, seed=r.seed) for r in runs])
+                    [r.partner_signal(name, metric=bench.metric) for r in runs])
         verdicts += [f"Partner signal on the random draws of {name}'s group sizes: "
                      f"{sig.describe()}" for name, sig in signals.items()]
         table = result.table()

@@ -128,10 +128,11 @@ class SeedComparison:
         """The random draws matching method ``name``'s group sizes."""
         return self.random[size_profile(self.methods[name].groups)]
 
-    def partner_signal(self, name: str, metric: str = "ap", **kwargs) -> PartnerSignal:
+    def partner_signal(self, name: str, metric: str = "ap", permutations: int = 200
+                       ) -> PartnerSignal:
         """:func:`~graphmtl.evaluation.partner_signal` on the random draws of method ``name``'s
         group sizes: both trainings where the draws were trained twice (``rerun_draws``),
-        else the one (``reproducibility`` NaN)."""
+        else the one (``reproducibility`` NaN); its permutations are seeded by ``seed``."""
         profile = size_profile(self.methods[name].groups)
         trainings = [self.random[profile]] + ([self.random_rerun[profile]]
                                               if profile in self.random_rerun else [])
@@ -139,7 +140,8 @@ class SeedComparison:
             check(all(metric in d.val_scores for d in draws),
                   f"partner signal: the draws have no validation {metric}")
         return partner_signal([[d.val_scores[metric] for d in t] for t in trainings],
-                              [[d.scores[metric] for d in t] for t in trainings], **kwargs)
+                              [[d.scores[metric] for d in t] for t in trainings],
+                              permutations=permutations, seed=self.seed)
 
 
 class GroupingBenchmark:

@@ -24,7 +24,8 @@ reproducibility, which is the ceiling to read :func:`partner_test` against.
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from itertools import combinations
 from typing import Any, Sequence
 
 import numpy as np
@@ -108,6 +109,12 @@ class PartnerSignal:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "partner_test_ceiling": self.partner_test_ceiling}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "PartnerSignal":
+        """Inverse of :meth:`to_dict`, also after JSON (where NaN was written as ``None``)."""
+        return cls(**{f.name: float("nan") if data[f.name] is None else data[f.name]
+                      for f in fields(cls)})
 
     def describe(self, scale: float = 100.0, unit: str = " AP") -> str:
         """One sentence for a report (scores shown times ``scale``)."""
@@ -280,9 +287,7 @@ def partner_signal(val_scores: Sequence[np.ndarray] | np.ndarray,
     agreement = [spearman(Vc[r], Tc[s]) for r, s in (pairs or [(0, 0)])]
     rng = np.random.default_rng(seed)
     rhos, nulls = [], []
-    for r, s in pairs:
-        if r > s:
-            continue
+    for r, s in combinations(range(R), 2):
         x, y = rankdata(Tc[r].ravel()), rankdata(Tc[s].ravel()).reshape(D, n)
         rhos.append(float(_pearson_rows(x, y.ravel()[None])[0]))
         shuffled = rng.random((permutations, D, n)).argsort(axis=1)   # draws shuffled per task

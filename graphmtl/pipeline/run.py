@@ -367,7 +367,7 @@ def _groups(ctx: RunContext, d: Path) -> dict[str, Any]:
         notes["planted groups"] = "reference: the groups the generator planted"
     signal = {}
     if cfg.compare.partner_signal:      # on the draws of the method's group sizes
-        per_seed = [r.partner_signal(label, metric=bench.metric, seed=r.seed) for r in runs]
+        per_seed = [r.partner_signal(label, metric=bench.metric) for r in runs]
         signal = {"mean": mean_partner_signal(per_seed).to_dict(),
                   "per_seed": [x.to_dict() for x in per_seed]}
     atomic_write_json(d / "comparison.json", {
@@ -442,11 +442,8 @@ def _build_report(ctx: RunContext) -> tuple[Report, dict[str, Any]]:
     if comp.get("partner_signal"):
         from graphmtl.evaluation import PartnerSignal
 
-        mean = dict(comp["partner_signal"]["mean"])
-        mean.pop("partner_test_ceiling")
         notes.append("Partner signal (the random draws trained twice): "
-                     + PartnerSignal(**{k: nan if v is None else v for k, v in mean.items()}
-                                     ).describe())
+                     + PartnerSignal.from_dict(comp["partner_signal"]["mean"]).describe())
     run_dir = ctx.run.path
     saved = {"groups by task name": str(ctx.file("clustering", "groups")),
              "group models (one checkpoint per group)":
