@@ -70,9 +70,10 @@ DATASETS: dict[str, Dataset] = {
 #: (``--group-init all_tasks``, result ``NAME_<dataset>_from_all_tasks``).
 FINE_TUNED = ("annotated_scarce", "annotated_moderate", "annotated_disjoint", "amazon", "youtube",
               "blogcatalog", "dblp")
-#: Recorded runs under a name of their own (``--out``): the fidelity check against both
-#: trainings of the trained affinity's subsets, beside the main tables.
-OTHER_RESULTS = (f"{NAME}_annotated_scarce_fidelity",)
+#: Recorded runs under a name of their own (``--out``), beside the main tables: the fidelity
+#: check against both trainings of the trained affinity's subsets, and the trained affinity
+#: fine-tuned like the group models on YouTube-100.
+OTHER_RESULTS = (f"{NAME}_annotated_scarce_fidelity", f"{NAME}_youtube_trained_fine_tuned")
 RESULT_NAMES = [name for d in DATASETS
                 for name in (f"{NAME}_{d}",) + ((f"{NAME}_{d}_from_all_tasks",)
                                                 if d in FINE_TUNED else ())] + list(OTHER_RESULTS)
@@ -82,12 +83,15 @@ RESULT_NAMES = [name for d in DATASETS
 class Method:
     """A way of obtaining groups: an affinity method of the pipeline with its settings, or the
     combination of other methods' affinities (``combines``: their names; computed from theirs,
-    at the sum of their costs)."""
+    at the sum of their costs). ``fine_tuned``: a trained affinity whose subset models are
+    fine-tuned from the seed's all-task model, as the group models of ``--group-init
+    all_tasks`` are (only with that protocol)."""
 
     affinity: dict[str, Any]
     projection: dict[str, Any] = field(default_factory=dict)
     note: str = ""
     combines: tuple[str, ...] = ()
+    fine_tuned: bool = False
 
 
 #: The methods, declared once. ``pairwise`` is the pipeline's naive pairwise baseline.
@@ -107,6 +111,9 @@ METHODS: dict[str, Method] = {
     "shared subspace": Method({"method": "subspace"}, {},
                               "closed-form reduced-rank linear models of the subsets"),
     "trained affinity": Method({"method": "trained"}, {}, "every sampled subset trained"),
+    "trained affinity (fine-tuned)": Method(
+        {"method": "trained", "num_subsets": 150, "subset_size": 10}, {},
+        "150 subsets of 10, each fine-tuned from the all-task model", fine_tuned=True),
     "pairwise (sampled)": Method({}, {}, "3n sampled pairs + n single tasks trained"),
     "head cosine": Method({"method": "head_cosine"}, {}, "output weights of the base model"),
     "label co-occurrence": Method({"method": "label_cooccurrence"}, {},
@@ -133,6 +140,7 @@ def run_seed(dataset: str, seed: int, args, work: Path) -> dict[str, Any]:
     # happens to touch it first; every run of the library pays it once, before any stage.
 
     from graphmtl.data import load_dataset
+    from graphmtl.errors import check
     from graphmtl.evaluation import GroupingBenchmark
     from graphmtl.pipeline import CompareConfig, PipelineConfig
     from graphmtl.training import Trainer
@@ -142,6 +150,7 @@ def run_seed(dataset: str, seed: int, args, work: Path) -> dict[str, Any]:
     ds = DATASETS[dataset]
     done_path = work / ("seed.json" if args.group_init == "scratch" else
                         f"seed-{args.group_init}.json")
+    done = None
     if done_path.is_file():
         done = read_json(done_path)
         if set(args.methods) <= set(done["methods"]) and not (   # else: add what is missing
@@ -165,6 +174,16 @@ def run_seed(dataset: str, seed: int, args, work: Path) -> dict[str, Any]:
                                               progress=False)
         atomic_write_json(base_dir / "cost.json", sw_base.to_dict())
     base_cost = read_json(base_dir / "cost.json")
+    bench = GroupingBenchmark(cfg.model, cfg.train, random_draws=args.draws,
+                              workers=args.workers, group_init=args.group_init,
+                              rerun_draws=args.rerun_draws, progress=False)
+    all_tasks_model = None
+    if any(METHODS[n].fine_tuned for n in names):
+        check(args.group_init == "all_tasks", "bench_grouping: the methods fine-tuned from the "
+              "all-task model need --group-init all_tasks")
+        # The comparison's own all-task model (trained here first, reused by it below).
+        bench.run_seed(graph, {}, seed=seed, results=work / "group_models.jsonl")
+        all_tasks_model = work / "group_models.all_tasks" / f"seed{seed}" / "model.pt"
     groupings, costs, info = {}, {}, {}
     stores: dict[str, Path] = {}
     for name in names:
@@ -177,7 +196,7 @@ def run_seed(dataset: str, seed: int, args, work: Path) -> dict[str, Any]:
                                                         rec["info"])
             continue
         A, cost, extra = _method_affinity(name, graph, cfg, seed, work, base_dir, base_cost,
-                                          stores)
+                                          stores, all_tasks_model)
         with Stopwatch() as sw_cluster:
             labels = _cluster(A, k)
         cost = {key: cost[key] + v for key, v in sw_cluster.to_dict().items()}
@@ -189,9 +208,6 @@ def run_seed(dataset: str, seed: int, args, work: Path) -> dict[str, Any]:
     fidelity = (_fidelity(graph, cfg, work, names, stores, planted, seed)
                 if _fidelity_wanted(args) else {})
 
-    bench = GroupingBenchmark(cfg.model, cfg.train, random_draws=args.draws,
-                              workers=args.workers, group_init=args.group_init,
-                              rerun_draws=args.rerun_draws, progress=False)
     run = bench.run_seed(graph, groupings, seed=seed,
                          planted=None if planted is None else planted.tolist(), costs=costs,
                          results=work / "group_models.jsonl")
@@ -204,15 +220,20 @@ def run_seed(dataset: str, seed: int, args, work: Path) -> dict[str, Any]:
            "random": _draws_json(run.random), "random_rerun": _draws_json(run.random_rerun),
            "all_tasks": {m: v.tolist() for m, v in run.all_tasks.scores.items()},
            "costs": costs, "info": info, "fidelity": fidelity, "machine": machine()}
+    if done is not None:   # the seed's first run keeps its machine record; later additions too
+        out["machine"] = done["machine"]
+        out["machine_added"] = done.get("machine_added", []) + [machine()]
     atomic_write_json(done_path, out)
     return out
 
 
 def _method_affinity(name: str, graph, cfg, seed: int, work: Path, base_dir: Path,
-                     base_cost: dict, stores: dict) -> tuple[np.ndarray, dict, dict]:
+                     base_cost: dict, stores: dict, all_tasks_model: Path | None = None
+                     ) -> tuple[np.ndarray, dict, dict]:
     """Method ``name``'s affinity, what it cost (wall / CPU seconds: base model, projection and
     estimate; not the clustering) and its details; computed once per seed and kept in
-    ``work/<method>/``."""
+    ``work/<method>/``. ``all_tasks_model``: the checkpoint the ``fine_tuned`` methods start
+    from."""
     from graphmtl.affinity import combine_affinities
     from graphmtl.pipeline.methods import METHODS as PIPELINE_METHODS
     from graphmtl.utils.io import atomic_write_json, read_json
@@ -233,6 +254,11 @@ def _method_affinity(name: str, graph, cfg, seed: int, work: Path, base_dir: Pat
         cost = {key: sum(part[1][key] for part in parts)
                 - max(uses_base - 1, 0) * base_cost[key] for key in ("wall_s", "cpu_s")}
         extra: dict[str, Any] = {}
+    elif spec.fine_tuned:
+        # Its cost is its models' own seconds (one worker's time), also where an earlier call
+        # trained them, plus the all-task model it starts from (the base model's settings).
+        A, extra = _trained_fine_tuned(graph, cfg, spec, seed, method_dir, all_tasks_model)
+        cost = {key: base_cost[key] + extra["model_seconds"] for key in ("wall_s", "cpu_s")}
     else:
         with Stopwatch() as sw:
             if name == "pairwise (sampled)":
@@ -264,6 +290,29 @@ def _pairwise(graph, cfg, work: Path):
                               progress=False).fit(graph, M, results=work / "pairs.jsonl").result_
     return (symmetrize(pairwise_affinity(M, res.scores, relative=True)),
             {"pairs": pairs, "pairs_total": total})
+
+
+def _trained_fine_tuned(graph, cfg, spec: Method, seed: int, work: Path, init_from: Path):
+    """The trained affinity with every subset model fine-tuned from ``init_from``; its details
+    include the split-half reliability of the affinity (:func:`split_half_reliability`) and the
+    per-task Spearman correlation of the default estimate's scores on the same subsets with
+    its scores."""
+    from graphmtl.affinity import (SubspaceAffinityEstimator, TrainedAffinityEstimator,
+                                   split_half_reliability)
+
+    est = TrainedAffinityEstimator(spec.affinity["num_subsets"], spec.affinity["subset_size"],
+                                   seed=seed, model_config=cfg.model, train_config=cfg.train,
+                                   init_from=init_from, workers=cfg.compare.workers,
+                                   progress=False).fit(graph, results=work / "subset_models.jsonl")
+    np.save(work / "subsets.npy", est.subsets_)
+    np.save(work / "scores.npy", est.scores_["ap"])
+    M, truth = est.subsets_, est.scores_["ap"]
+    subspace = SubspaceAffinityEstimator(seed=seed).fit(graph, subsets=M).scores_
+    return est.affinity_, {"subspace_spearman": _task_spearman(_z(M, subspace), _z(M, truth)),"subsets": int(est.subsets_.shape[0]),
+                           "subset_size": int(est.subsets_.sum(1).max()),
+                           "model_seconds": float(est.seconds_.sum()),
+                           "split_half": split_half_reliability(est.subsets_, est.scores_["ap"],
+                                                                seed=seed)}
 
 
 def _estimate(graph, cfg, spec: Method, seed: int, base_dir: Path, base_cost: dict, work: Path,
@@ -302,13 +351,31 @@ def _fidelity_wanted(args) -> set[str]:
     return {"trained affinity", RERUN} | {n for n in FIDELITY if n in args.methods}
 
 
-def _fidelity(graph, cfg, work: Path, names, stores, planted, seed) -> dict[str, Any]:
-    """Each estimate on the trained affinity's subsets against the trained scores."""
+def _z(M: np.ndarray, F: np.ndarray) -> np.ndarray:
+    """``F`` z-scored per task over the subsets where it is scored."""
+    from graphmtl.affinity import standardize_scores
+
+    ok = M & np.isfinite(F)
+    return standardize_scores(ok, np.where(ok, F, np.nan))
+
+
+def _task_spearman(Z: np.ndarray, target: np.ndarray) -> float | None:
+    """Mean over tasks (at least 5 subsets with both, both varying) of the rank correlation of
+    a task's scores with the target's over its subsets."""
     from scipy.stats import spearmanr
 
+    rho = []
+    for i in range(Z.shape[1]):
+        rows = np.isfinite(Z[:, i]) & np.isfinite(target[:, i])
+        if rows.sum() >= 5 and np.std(Z[rows, i]) > 0 and np.std(target[rows, i]) > 0:
+            rho.append(spearmanr(Z[rows, i], target[rows, i])[0])
+    return float(np.mean(rho)) if rho else None
+
+
+def _fidelity(graph, cfg, work: Path, names, stores, planted, seed) -> dict[str, Any]:
+    """Each estimate on the trained affinity's subsets against the trained scores."""
     from graphmtl.affinity import (GradTAGEstimator, SubspaceAffinityEstimator,
-                                   SurrogateAffinityEstimator, TrainedSubsetScores,
-                                   standardize_scores)
+                                   SurrogateAffinityEstimator, TrainedSubsetScores)
     from graphmtl.utils.io import atomic_write_json, read_json
 
     path = work / "fidelity.json"
@@ -343,18 +410,10 @@ def _fidelity(graph, cfg, work: Path, names, stores, planted, seed) -> dict[str,
                            "subset_size": int(M.sum(1).max())}
 
     def z(F: np.ndarray) -> np.ndarray:
-        ok = M & np.isfinite(F)
-        return standardize_scores(ok, np.where(ok, F, np.nan))
+        return _z(M, F)
 
     def spearman(Z: np.ndarray, target: np.ndarray) -> float | None:
-        """Mean over tasks (at least 5 subsets with both, both varying) of the rank correlation
-        of a task's scores with the target's over its subsets."""
-        rho = []
-        for i in range(M.shape[1]):
-            rows = np.isfinite(Z[:, i]) & np.isfinite(target[:, i])
-            if rows.sum() >= 5 and np.std(Z[rows, i]) > 0 and np.std(target[rows, i]) > 0:
-                rho.append(spearmanr(Z[rows, i], target[rows, i])[0])
-        return float(np.mean(rho)) if rho else None
+        return _task_spearman(Z, target)
 
     Zt = z(truth)
     # The mean of both trainings is a less noisy truth: an estimate, which has no training noise,
@@ -463,7 +522,9 @@ def report(dataset: str, runs: list[dict[str, Any]], args) -> None:
              f"{runs[0]['k']}; {res.draws} random draws per seed and group-size profile.  ",
              f"Model of every group model and control: SIGN (hidden 64){start}, checkpoint "
              "selected on validation AP, 2 worker processes. Machine: "
-             + ", ".join(f"load {r['machine']['loadavg'][0]}" for r in runs) + ".", "",
+             + ", ".join(f"load {r['machine']['loadavg'][0]}" + "".join(
+                 f" (then {m['loadavg'][0]} adding methods)" for m in r.get("machine_added", []))
+                 for r in runs) + ".", "",
              "Scores are test macro averages (%); differences are paired per task, mean over "
              "seeds with the 95 % interval (Student t over seeds); **bold** when the interval "
              "is above 0. Cost: obtaining the groups (base model, projection, estimate, "
@@ -517,6 +578,26 @@ def report(dataset: str, runs: list[dict[str, Any]], args) -> None:
                       "Does the affinity know which partners help, on the real data? A task's "
                       f"test AP moves by {100 * spread:.1f} points (SD) between draws.", "",
                   md_table(["affinity", "rho per seed (p)", "mean rho", "null SD"], rows)]
+    halves = {n: [r["info"][n]["split_half"] for r in runs] for n in runs[0]["info"]
+              if all("split_half" in (r["info"].get(n) or {}) for r in runs)}
+    if halves:
+        def rho(v) -> str:
+            return "–" if v is None else f"{v:+.3f}"
+
+        rows = [[n, " / ".join(f"{h['half']:+.3f}" for h in hs),
+                 " / ".join(f"{h['full']:+.3f}" for h in hs),
+                 " / ".join(f"{h['pairs']:.0f}" for h in hs),
+                 " / ".join(f"{h['subsets_for_half']:.0f}x" for h in hs),
+                 " / ".join(rho(r["info"][n].get("subspace_spearman")) for r in runs)]
+                for n, hs in halves.items()]
+        lines += ["", "Split-half reliability (`graphmtl.affinity.split_half_reliability`, 5 "
+                      "random halvings of the subsets): correlation of the affinities of two "
+                      "halves over the pairs both observe, projected to the whole set "
+                      "(Spearman-Brown), and how many times the subsets a reliability of 0.5 "
+                      "would need; last column: mean per-task Spearman correlation of the "
+                      "shared subspace's scores on the same subsets with the trained ones.", "",
+                  md_table(["affinity", "halves r per seed", "whole set", "pairs",
+                            "subsets for 0.5", "shared subspace Spearman"], rows)]
     if signals:
         from graphmtl.evaluation import paired_difference, size_profile
 
@@ -564,6 +645,7 @@ def report(dataset: str, runs: list[dict[str, Any]], args) -> None:
             **res.to_dict(), "fidelity": [r.get("fidelity") for r in runs],
             "partner_test": {n: [t.to_dict() for t in tests] for n, tests in partners.items()},
             "partner_signal": {n: [s.to_dict() for s in sig] for n, sig in signals.items()},
+            "split_half": halves,
             "costs": [r["costs"] for r in runs], "machines": [r["machine"] for r in runs]}
     write_results(args.out or f"{NAME}_{dataset}" + ("_from_all_tasks" if tuned else ""), data,
                   "\n".join(lines))
@@ -597,7 +679,11 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seeds:
         work = args.work / args.dataset / f"seed{seed}"
         work.mkdir(parents=True, exist_ok=True)
-        runs.append(run_seed(args.dataset, seed, args, work))
+        run_record = run_seed(args.dataset, seed, args, work)
+        # a seed's cache may hold methods another call added: report the ones asked for
+        runs.append({**run_record, **{key: {n: v for n, v in run_record[key].items()
+                                            if n in args.methods}
+                                      for key in ("methods", "costs", "info")}})
     report(args.dataset, runs, args)
     return 0
 

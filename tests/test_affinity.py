@@ -328,3 +328,34 @@ def test_padded_members_and_their_scatter_back():
     assert np.array_equal(np.isfinite(out), M)                 # NaN outside the subsets
     assert out[0, [1, 3, 4]].tolist() == [0, 1, 2] and out[1, 0] == 3    # padding not written
     assert out[2, [2, 3]].tolist() == [6, 7]
+
+
+def test_split_half_reliability_tells_pairs_from_noise():
+    from graphmtl.affinity import sample_subsets, split_half_reliability
+
+    n, rng = 12, np.random.default_rng(0)
+    planted = np.arange(n) % 3
+    M = sample_subsets(n, 400, 4, seed=0)
+    same = (planted[:, None] == planted[None, :]).astype(float)
+    partners = M.astype(float) @ same - 1                      # same-group partners in S
+    noise = rng.normal(size=M.shape)
+    real = split_half_reliability(M, np.where(M, partners + 0.5 * noise, np.nan), seed=0)
+    assert real["half"] > 0.8 and real["full"] > real["half"]
+    assert real["subsets_for_half"] < 0.5 and real["pairs"] == n * (n - 1) / 2
+    pure = split_half_reliability(M, np.where(M, noise, np.nan), seed=0)
+    assert abs(pure["half"]) < 0.3
+    # Spearman-Brown by hand, and the multiple of subsets a reliability of 0.5 needs.
+    r = pure["half"]
+    assert pure["full"] == pytest.approx(2 * r / (1 + r))
+    assert (pure["subsets_for_half"] == np.inf if pure["full"] <= 0
+            else pure["subsets_for_half"] == pytest.approx((1 - pure["full"]) / pure["full"]))
+    # Seeded; a NaN score leaves that task out of that subset.
+    again = split_half_reliability(M, np.where(M, partners + 0.5 * noise, np.nan), seed=0)
+    assert again == real
+    F = np.where(M, partners + 0.5 * noise, np.nan)
+    F[0, np.flatnonzero(M[0])[0]] = np.nan
+    assert np.isfinite(split_half_reliability(M, F)["half"])
+    with pytest.raises(GraphMTLError, match="at least 4 subsets"):
+        split_half_reliability(M[:3], F[:3])
+    with pytest.raises(GraphMTLError, match="does not match"):
+        split_half_reliability(M, F[:, :3])

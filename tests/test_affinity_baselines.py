@@ -116,3 +116,29 @@ def test_gradient_cosine_from_store(tmp_path):
     B = gradient_cosine(store, kind="logit")
     np.testing.assert_allclose(A, B)  # same directions here (y = 1, f0 = 0: coefficient -1/2)
     np.testing.assert_allclose(symmetrize(A), A)
+
+
+def test_trained_affinity_fine_tunes_every_subset_from_init_from(tmp_path):
+    from graphmtl.affinity import TrainedAffinityEstimator
+    from graphmtl.training import evaluate, load_checkpoint
+
+    graph = _graph(n=5, seed=3)
+    base = Trainer(MC, TC).fit(graph, "all", out_dir=tmp_path / "base", progress=False)
+    # A learning rate too small to move: every fine-tuned subset model keeps the base weights,
+    # so each task scores what the base model scores, in every subset.
+    est = TrainedAffinityEstimator(6, 3, seed=0, model_config=MC,
+                                   train_config=TC.replace(lr=1e-12),
+                                   init_from=base.checkpoint_path, workers=1,
+                                   progress=False).fit(graph, results=tmp_path / "ft.jsonl")
+    base_ap = evaluate(load_checkpoint(base.checkpoint_path).model, graph, graph.task_names,
+                       split="val").ap
+    M = est.subsets_
+    for i in range(graph.num_tasks):
+        np.testing.assert_allclose(est.scores_["ap"][M[:, i], i], base_ap[i], atol=1e-6)
+    # Scores that never vary carry no affinity.
+    np.testing.assert_allclose(est.affinity_, 0.0, atol=1e-12)
+    # From scratch the same subsets score differently (another model per subset).
+    scratch = TrainedAffinityEstimator(6, 3, seed=0, model_config=MC, train_config=TC,
+                                       workers=1, progress=False).fit(graph)
+    np.testing.assert_array_equal(scratch.subsets_, M)
+    assert not np.allclose(scratch.scores_["ap"][M], est.scores_["ap"][M])

@@ -12,7 +12,8 @@ from graphmtl.affinity.baselines import (TrainedAffinityEstimator, TrainedScores
                                          TrainedSubsetScores, gradient_cosine)
 from graphmtl.affinity.estimator import MODES, GradTAGEnsemble, GradTAGEstimator
 from graphmtl.affinity.matrices import (combine_affinities, higher_order_affinity,
-                                        pairwise_affinity, standardize_scores, symmetrize)
+                                        pairwise_affinity, split_half_reliability,
+                                        standardize_scores, symmetrize)
 from graphmtl.affinity.rows import SplitRows
 from graphmtl.affinity.scoring import score_subsets
 from graphmtl.affinity.signals import head_cosine_affinity, label_cooccurrence_affinity
@@ -30,5 +31,5 @@ __all__ = [
     "combine_affinities", "gradient_cosine", "head_cosine_affinity", "higher_order_affinity",
     "label_cooccurrence_affinity", "pair_subsets", "pairwise_affinity", "ridge_coefficients",
     "sample_subsets",
-    "score_subsets", "standardize_scores", "symmetrize",
+    "score_subsets", "split_half_reliability", "standardize_scores", "symmetrize",
 ]

@@ -200,6 +200,9 @@ class TrainedAffinityEstimator:
         score: ``ap`` or ``bce``, which score the affinity is built from.
         standardize: z-score each task's scores across its subsets.
         model_config, train_config: the subset models' settings.
+        init_from: a checkpoint every subset model is fine-tuned from (``None``: from
+            scratch). Where the group models are fine-tuned from one all-task model, the
+            subsets measured the same way are the affinity those groups are chosen by.
         workers, progress: the pool's.
 
     Attributes (after ``fit``): ``subsets_`` bool ``[m, n]``; ``scores_`` ``{"ap", "bce"}`` ->
@@ -210,7 +213,8 @@ class TrainedAffinityEstimator:
 
     def __init__(self, num_subsets: int = 150, subset_size: int = 5, *, score: str = "ap",
                  standardize: bool = True, seed: int = 0, model_config=None, train_config=None,
-                 workers: int = 2, progress: bool = True):
+                 init_from: str | os.PathLike | None = None, workers: int = 2,
+                 progress: bool = True):
         check(score in ("ap", "bce"), f"trained affinity score: expected ap or bce, got {score!r}")
         check(num_subsets >= 1, f"trained affinity num_subsets: must be >= 1, got {num_subsets}")
         self.num_subsets = num_subsets
@@ -220,6 +224,7 @@ class TrainedAffinityEstimator:
         self.seed = seed
         self.model_config = model_config
         self.train_config = train_config
+        self.init_from = init_from
         self.workers = workers
         self.progress = progress
 
@@ -231,7 +236,9 @@ class TrainedAffinityEstimator:
         n = graph.num_tasks
         M = (sample_subsets(n, self.num_subsets, min(self.subset_size, n), seed=self.seed)
              if subsets is None else as_membership(subsets, graph.task_names))
-        res = TrainedSubsetScores(self.model_config, self.train_config, workers=self.workers,
+        res = TrainedSubsetScores(self.model_config, self.train_config,
+                                  mode="scratch" if self.init_from is None else "finetune",
+                                  init_from=self.init_from, workers=self.workers,
                                   progress=self.progress).fit(graph, M, results=results).result_
         self.subsets_ = M
         self.scores_ = {"ap": res.ap, "bce": res.scores}

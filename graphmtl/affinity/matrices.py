@@ -132,3 +132,54 @@ def combine_affinities(*affinities: np.ndarray) -> np.ndarray:
         out[off] += (vals - vals.mean()) / std if std > 0 else 0.0
     out /= len(affinities)
     return 0.5 * (out + out.T)
+
+
+def split_half_reliability(M: np.ndarray, F: np.ndarray, *, standardize: bool = True,
+                           repeats: int = 5, seed: int = 0) -> dict[str, float]:
+    """How reproducible the higher-order affinity of ``(M, F)`` is at this number of subsets.
+
+    The subsets are split at random into two halves, each half gives its own symmetric affinity
+    (:func:`higher_order_affinity`, :func:`symmetrize`), and the two are correlated (Pearson)
+    over the task pairs both halves observe; repeated ``repeats`` times with seeded splits.
+    Near 0: what decides the affinity is mostly the subsets' noise (e.g. the training's
+    randomness of a trained affinity), not the pairs. The Spearman-Brown formula projects the
+    half-size correlation ``r`` to the whole set, ``2r / (1 + r)``, and says how many times more
+    subsets a reliability of 0.5 needs, ``(1 - r₁) / r₁`` with ``r₁`` the whole set's.
+
+    Args:
+        M: bool ``[m, n]`` membership (``m >= 4``); F: ``[m, n]`` scores (see the module; a
+            NaN score of a member leaves that task out of that subset).
+        standardize: z-score each task's scores within each half first.
+        repeats: random splits averaged.
+        seed: seeds the splits.
+
+    Returns:
+        ``{"half": r, "full": 2r / (1 + r), "pairs": mean pairs compared,
+        "subsets_for_half": multiple of m for a reliability of 0.5 (inf if r <= 0)}``.
+    """
+    F = np.asarray(F, dtype=np.float64)
+    check(np.shape(M) == F.shape,
+          f"scores: shape {F.shape} does not match the membership matrix {np.shape(M)}")
+    M = np.asarray(M, dtype=bool) & np.isfinite(F)        # an unscored task is left out
+    m, n = M.shape
+    check(m >= 4, f"split-half reliability: needs at least 4 subsets, got {m}")
+    check(repeats >= 1, f"split-half reliability: repeats must be >= 1, got {repeats}")
+    rng = np.random.default_rng(seed)
+    off = ~np.eye(n, dtype=bool)
+    rs, pairs = [], []
+    for _ in range(repeats):
+        order = rng.permutation(m)
+        halves = []
+        for rows in (order[:m // 2], order[m // 2:]):
+            T = higher_order_affinity(M[rows], np.where(M[rows], F[rows], np.nan),
+                                      standardize=standardize)
+            halves.append((symmetrize(T), np.isfinite(T) & np.isfinite(T.T)))
+        (a, seen_a), (b, seen_b) = halves
+        both = off & seen_a & seen_b
+        ok = both.sum() >= 3 and a[both].std() > 0 and b[both].std() > 0
+        rs.append(float(np.corrcoef(a[both], b[both])[0, 1]) if ok else 0.0)
+        pairs.append(int(both.sum()) // 2)
+    r = float(np.mean(rs))
+    full = 2 * r / (1 + r) if r > -1 else float("nan")
+    return {"half": r, "full": full, "pairs": float(np.mean(pairs)),
+            "subsets_for_half": (1 - full) / full if full > 0 else float("inf")}
