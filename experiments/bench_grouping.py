@@ -72,8 +72,9 @@ FINE_TUNED = ("annotated_scarce", "annotated_moderate", "annotated_disjoint", "a
               "blogcatalog", "dblp")
 #: Recorded runs under a name of their own (``--out``), beside the main tables: the fidelity
 #: check against both trainings of the trained affinity's subsets, and the trained affinity
-#: fine-tuned like the group models on YouTube-100.
-OTHER_RESULTS = (f"{NAME}_annotated_scarce_fidelity", f"{NAME}_youtube_trained_fine_tuned")
+#: fine-tuned like the group models on YouTube-100 and BlogCatalog.
+OTHER_RESULTS = (f"{NAME}_annotated_scarce_fidelity", f"{NAME}_youtube_trained_fine_tuned",
+                 f"{NAME}_blogcatalog_trained_fine_tuned")
 RESULT_NAMES = [name for d in DATASETS
                 for name in (f"{NAME}_{d}",) + ((f"{NAME}_{d}_from_all_tasks",)
                                                 if d in FINE_TUNED else ())] + list(OTHER_RESULTS)
@@ -521,7 +522,8 @@ def report(dataset: str, runs: list[dict[str, Any]], args) -> None:
              f"Data: `{ds.spec}` ({ds.note}); seeds {res.seeds}; k = "
              f"{runs[0]['k']}; {res.draws} random draws per seed and group-size profile.  ",
              f"Model of every group model and control: SIGN (hidden 64){start}, checkpoint "
-             "selected on validation AP, 2 worker processes. Machine: "
+             f"selected on validation AP, {args.workers} worker "
+             + ("processes" if args.workers > 1 else "process") + " in this call. Machine: "
              + ", ".join(f"load {r['machine']['loadavg'][0]}" + "".join(
                  f" (then {m['loadavg'][0]} adding methods)" for m in r.get("machine_added", []))
                  for r in runs) + ".", "",
