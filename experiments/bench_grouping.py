@@ -72,9 +72,9 @@ FINE_TUNED = ("annotated_scarce", "annotated_moderate", "annotated_disjoint", "a
               "blogcatalog", "dblp")
 #: Recorded runs under a name of their own (``--out``), beside the main tables: the fidelity
 #: check against both trainings of the trained affinity's subsets, and the trained affinity
-#: fine-tuned like the group models on YouTube-100 and BlogCatalog.
+#: fine-tuned like the group models on YouTube-100, BlogCatalog and Amazon-100.
 OTHER_RESULTS = (f"{NAME}_annotated_scarce_fidelity", f"{NAME}_youtube_trained_fine_tuned",
-                 f"{NAME}_blogcatalog_trained_fine_tuned")
+                 f"{NAME}_blogcatalog_trained_fine_tuned", f"{NAME}_amazon_trained_fine_tuned")
 RESULT_NAMES = [name for d in DATASETS
                 for name in (f"{NAME}_{d}",) + ((f"{NAME}_{d}_from_all_tasks",)
                                                 if d in FINE_TUNED else ())] + list(OTHER_RESULTS)
