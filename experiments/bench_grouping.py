@@ -305,15 +305,14 @@ def _trained_fine_tuned(graph, cfg, spec: Method, seed: int, work: Path, init_fr
                                    seed=seed, model_config=cfg.model, train_config=cfg.train,
                                    init_from=init_from, workers=cfg.compare.workers,
                                    progress=False).fit(graph, results=work / "subset_models.jsonl")
-    np.save(work / "subsets.npy", est.subsets_)
-    np.save(work / "scores.npy", est.scores_["ap"])
     M, truth = est.subsets_, est.scores_["ap"]
+    np.save(work / "subsets.npy", M)
+    np.save(work / "scores.npy", truth)
     subspace = SubspaceAffinityEstimator(seed=seed).fit(graph, subsets=M).scores_
-    return est.affinity_, {"subspace_spearman": _task_spearman(_z(M, subspace), _z(M, truth)),"subsets": int(est.subsets_.shape[0]),
-                           "subset_size": int(est.subsets_.sum(1).max()),
+    return est.affinity_, {"subsets": int(M.shape[0]), "subset_size": int(M.sum(1).max()),
                            "model_seconds": float(est.seconds_.sum()),
-                           "split_half": split_half_reliability(est.subsets_, est.scores_["ap"],
-                                                                seed=seed)}
+                           "split_half": split_half_reliability(M, truth, seed=seed),
+                           "subspace_spearman": _task_spearman(_z(M, subspace), _z(M, truth))}
 
 
 def _estimate(graph, cfg, spec: Method, seed: int, base_dir: Path, base_cost: dict, work: Path,
@@ -409,22 +408,15 @@ def _fidelity(graph, cfg, work: Path, names, stores, planted, seed) -> dict[str,
         scores[name] = est.scores_
     out: dict[str, Any] = {**done, "subsets": int(M.shape[0]),
                            "subset_size": int(M.sum(1).max())}
-
-    def z(F: np.ndarray) -> np.ndarray:
-        return _z(M, F)
-
-    def spearman(Z: np.ndarray, target: np.ndarray) -> float | None:
-        return _task_spearman(Z, target)
-
-    Zt = z(truth)
+    Zt = _z(M, truth)
     # The mean of both trainings is a less noisy truth: an estimate, which has no training noise,
     # can reach about sqrt(2 rho / (1 + rho)) against it, rho the two trainings' agreement.
-    Zboth = (Zt + z(rerun)) / 2
+    Zboth = (Zt + _z(M, rerun)) / 2
     for name, F in scores.items():
-        Z = z(F)
-        rec = {"spearman": spearman(Z, Zt)}
+        Z = _z(M, F)
+        rec = {"spearman": _task_spearman(Z, Zt)}
         if name not in ("trained affinity", RERUN):
-            rec["spearman_both"] = spearman(Z, Zboth)
+            rec["spearman_both"] = _task_spearman(Z, Zboth)
         if planted is not None:
             ok = np.isfinite(Z)
             same = planted[None, :] == planted[:, None]
