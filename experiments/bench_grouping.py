@@ -141,7 +141,6 @@ def run_seed(dataset: str, seed: int, args, work: Path) -> dict[str, Any]:
     # happens to touch it first; every run of the library pays it once, before any stage.
 
     from graphmtl.data import load_dataset
-    from graphmtl.errors import check
     from graphmtl.evaluation import GroupingBenchmark
     from graphmtl.pipeline import CompareConfig, PipelineConfig
     from graphmtl.training import Trainer
@@ -180,8 +179,6 @@ def run_seed(dataset: str, seed: int, args, work: Path) -> dict[str, Any]:
                               rerun_draws=args.rerun_draws, progress=False)
     all_tasks_model = None
     if any(METHODS[n].fine_tuned for n in names):
-        check(args.group_init == "all_tasks", "bench_grouping: the methods fine-tuned from the "
-              "all-task model need --group-init all_tasks")
         # The comparison's own all-task model (trained here first, reused by it below).
         bench.run_seed(graph, {}, seed=seed, results=work / "group_models.jsonl")
         all_tasks_model = work / "group_models.all_tasks" / f"seed{seed}" / "model.pt"
@@ -669,6 +666,10 @@ def main(argv: list[str] | None = None) -> int:
                         "all_tasks bench_grouping_<dataset>_from_all_tasks)")
     p.add_argument("--work", type=Path, default=WORK / NAME)
     args = p.parse_args(argv)
+    fine_tuned = [n for n in args.methods if METHODS[n].fine_tuned]
+    if fine_tuned and args.group_init != "all_tasks":     # before any model is trained
+        p.error(f"method {fine_tuned[0]!r} fine-tunes from the all-task model: it needs "
+                "--group-init all_tasks")
     runs = []
     for seed in args.seeds:
         work = args.work / args.dataset / f"seed{seed}"
